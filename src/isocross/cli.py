@@ -1,0 +1,201 @@
+"""The ``isocross`` command line: the margin calculator today, the service tomorrow.
+
+Errors are printed as one line naming the field (``error: positions[0].qty: must be greater than
+zero``) with exit code 2; no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from isocross.catalogue import load_catalogue, venues
+from isocross.model.enums import MarginMode
+from isocross.model.errors import IsocrossError
+from isocross.scenario import EXAMPLES, Scenario, as_mode, evaluate, load_example, parse, with_moves
+
+app = typer.Typer(
+    help="isocross: exact cross and isolated margin for crypto perpetual futures.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+class UsageError(Exception):
+    """Bad input at the command line (exit code 2)."""
+
+
+def _load(file: Path | None, example: str | None) -> Scenario:
+    if (file is None) == (example is None):
+        raise UsageError(f"give a scenario FILE or --example NAME (one of {', '.join(EXAMPLES)})")
+    if example is not None:
+        return parse(load_example(example))
+    assert file is not None
+    try:
+        raw = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read {file}: {exc.strerror}") from None
+    try:
+        data = json.loads(raw, parse_float=str)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{file} is not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from None
+    return parse(data)
+
+
+def _report(scenario: Scenario, moves: list[str]) -> dict[str, Any]:
+    if not moves:
+        return evaluate(scenario)
+    return {
+        "moves": moves,
+        "before": evaluate(scenario),
+        "after": evaluate(with_moves(scenario, moves)),
+    }
+
+
+def _pct(value: str | None) -> str:
+    return "—" if value is None else f"{float(value) * 100:.2f} %"
+
+
+def _plain(value: str | None) -> str:
+    return "—" if value is None else value
+
+
+def _render(report: dict[str, Any], title: str) -> None:
+    table = Table(title=f"{title}: positions", title_justify="left")
+    for col in ("symbol", "side", "mode", "lev", "qty", "entry", "mark", "notional", "IM", "MM",
+                "uPnL", "iso margin", "margin ratio", "liq. price", "bankr. price", "status"):
+        table.add_column(col, justify="left" if col in ("symbol", "side", "mode") else "right")
+    for p in report["positions"]:
+        status = "[bold red]LIQUIDATE[/]" if p["liquidatable"] else "[green]ok[/]"
+        table.add_row(
+            p["symbol"], p["side"], p["margin_mode"], f"{p['leverage']}x", p["qty"],
+            p["entry_price"], p["mark_price"], p["notional"], p["initial_margin"],
+            p["maintenance_margin"], p["unrealized_pnl"], _plain(p.get("isolated_margin")),
+            _pct(p.get("margin_ratio")) if "margin_ratio" in p else "pool",
+            _plain(p["liquidation_price"]), _plain(p["bankruptcy_price"]), status,
+        )
+    out.print(table)
+    pools = Table(title=f"{title}: cross pools (per margin asset)", title_justify="left")
+    for col in ("asset", "wallet", "uPnL", "margin balance", "IM", "MM", "margin ratio",
+                "margin level", "available", "max withdrawable", "isolated wallets", "status"):
+        pools.add_column(col, justify="left" if col == "asset" else "right")
+    for asset, m in report["margin_assets"].items():
+        level = "—" if m["margin_level"] is None else f"{m['margin_level']} %"
+        status = "[bold red]LIQUIDATE ALL[/]" if m["liquidatable"] else "[green]ok[/]"
+        pools.add_row(
+            asset, m["wallet_balance"], m["unrealized_pnl"], m["margin_balance"],
+            m["initial_margin"], m["maintenance_margin"], _pct(m["margin_ratio"]), level,
+            m["available_balance"], m["max_withdrawable"], m["isolated_wallet_balance"], status,
+        )
+    out.print(pools)
+
+
+def _render_comparison(reports: dict[str, dict[str, Any]]) -> None:
+    """One row per position: cross vs isolated liquidation price and what is at stake."""
+    final = {mode: r.get("after", r) for mode, r in reports.items()}
+    table = Table(title="cross vs isolated, side by side", title_justify="left")
+    for col in ("symbol", "side", "cross liq. price", "cross: at stake", "isolated liq. price",
+                "isolated: at stake"):
+        table.add_column(col, justify="left" if col in ("symbol", "side") else "right")
+    cross_pools = final["cross"]["margin_assets"]
+    for c, i in zip(final["cross"]["positions"], final["isolated"]["positions"], strict=True):
+        pool = cross_pools[c["margin_asset"]]
+        stake_cross = f"whole pool: {pool['wallet_balance']} {c['margin_asset']}"
+        stake_iso = f"{i['isolated_margin']} {i['margin_asset']}"
+        cross_liq = _plain(c["liquidation_price"]) + (" [bold red]LIQ[/]" if c["liquidatable"] else "")
+        iso_liq = _plain(i["liquidation_price"]) + (" [bold red]LIQ[/]" if i["liquidatable"] else "")
+        table.add_row(c["symbol"], c["side"], cross_liq, stake_cross, iso_liq, stake_iso)
+    out.print(table)
+
+
+@app.command()
+def risk(
+    file: Annotated[Path | None, typer.Argument(help="Scenario JSON file (see docs/calculator.md).")] = None,
+    example: Annotated[str | None, typer.Option(help=f"Built-in scenario: {', '.join(EXAMPLES)}.")] = None,
+    move: Annotated[list[str] | None, typer.Option(help="Price move, e.g. ETHUSDT=-15% or ETHUSDT=2125; repeatable.")] = None,
+    compare_modes: Annotated[bool, typer.Option("--compare-modes", help="Show the positions all-cross and all-isolated side by side.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Every margin figure of an account scenario: margins, ratios, liquidation prices."""
+    moves = list(move or [])
+    scenario = _load(file, example)
+    if compare_modes:
+        reports = {m.value: _report(as_mode(scenario, m), moves) for m in MarginMode}
+        if as_json:
+            out.print_json(data=reports)
+            return
+        for mode, report in reports.items():
+            _render_sections(report, mode)
+        _render_comparison(reports)
+        return
+    report = _report(scenario, moves)
+    if as_json:
+        out.print_json(data=report)
+        return
+    if scenario.description:
+        out.print(f"[dim]{scenario.description}[/]")
+    _render_sections(report, "scenario")
+
+
+def _render_sections(report: dict[str, Any], title: str) -> None:
+    if "before" in report:
+        _render(report["before"], f"{title}, before")
+        _render(report["after"], f"{title}, after {' '.join(report['moves'])}")
+    else:
+        _render(report, title)
+
+
+@app.command()
+def instruments(
+    venue: Annotated[str, typer.Option(help=f"Venue preset: {', '.join(venues())}.")] = "binance",
+) -> None:
+    """The instruments of a venue preset with their filters and tier tables."""
+    catalogue = load_catalogue(venue)
+    out.print(f"[dim]{catalogue.source}[/]")
+    for inst in catalogue.instruments.values():
+        table = Table(
+            title=f"{inst.symbol} ({inst.contract_type.value}, margin {inst.margin_asset.name}, "
+            f"contract size {inst.contract_size}, tick {inst.tick_size}, step {inst.step_size}, "
+            f"min notional {inst.min_notional})",
+            title_justify="left",
+        )
+        for col in ("tier", "floor", "cap", "max lev", "mmr", "cum"):
+            table.add_column(col, justify="right")
+        for k, t in enumerate(inst.tiers.tiers, start=1):
+            table.add_row(str(k), f"{t.floor:,}", "∞" if t.cap is None else f"{t.cap:,}",
+                          f"{t.max_leverage}x", f"{t.mmr.normalize():f}", f"{t.cum.normalize():f}")
+        out.print(table)
+
+
+def main() -> None:
+    """Console entry point: run the app, turning every refusal into one line and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except IsocrossError as exc:
+        err.print(f"error: {exc}", highlight=False, markup=False)
+        sys.exit(2)
+    except UsageError as exc:
+        err.print(f"error: {exc}", highlight=False, markup=False)
+        sys.exit(2)
+    except Exception as exc:  # click's own usage errors, with their message
+        import click
+
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        if isinstance(exc, click.ClickException):
+            err.print(f"error: {exc.format_message()}", highlight=False, markup=False)
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Liquidation and bankruptcy prices, solved exactly across tier boundaries.
+
+The liquidation price of the legs of one symbol is the price ``P`` at which the equity backing
+them equals their maintenance requirement, everything else held at mark:
+
+    WB + UPNL₁ + Σ_legs PnL_i(P) = TMM₁ + Σ_legs (N_i(P)·mmr_i − cum_i)
+
+(Binance FAQ "How to Calculate Liquidation Price of USDⓈ-M Futures Contracts"; ``WB`` is the
+cross wallet or the isolated wallet, ``TMM₁``/``UPNL₁`` the maintenance margin and PnL of the
+pool's other positions, zero for isolated). Within a segment of prices where every leg stays in
+one tier this is linear in ``P`` (linear contracts) or in ``1/P`` (inverse), with the closed forms
+
+    linear:  P = (A + Σcum − S·Σq·EP) / (S·(Σ|q|·mmr − Σq))
+    inverse: P = S·(Σ|q|·mmr + Σq) / (A + Σcum + S·Σq/EP)
+
+where ``A = WB + UPNL₁ − TMM₁`` and ``S`` the contract size. Binance's rule — "use the tier in
+which the notional at the liquidation price falls; if it differs, recompute" — is applied exactly
+by solving every segment between tier boundaries and keeping the roots that fall inside their own
+segment; when several exist (hedged legs) the one nearest the mark is the one the market reaches
+first. The bankruptcy price solves the same equation with no maintenance requirement (equity = 0).
+A price that does not exist (fully collateralized) is ``None``, never a negative number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+
+from isocross.model.enums import ContractType
+from isocross.model.instrument import Instrument, Tier
+from isocross.model.money import CONTEXT, ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """A position leg of the symbol being priced: signed quantity and entry price."""
+
+    qty: Decimal
+    entry_price: Decimal
+
+
+def _solve_segment(
+    instrument: Instrument, legs: Sequence[Leg], tiers: Sequence[Tier | None], base: Decimal
+) -> Decimal | None:
+    """Closed-form root for fixed tiers (``None`` tier: no maintenance, for bankruptcy)."""
+    size = instrument.contract_size
+    sum_q = sum((leg.qty for leg in legs), ZERO)
+    rate = sum((abs(leg.qty) * t.mmr for leg, t in zip(legs, tiers, strict=True) if t), ZERO)
+    cum = sum((t.cum for t in tiers if t), ZERO)
+    if instrument.contract_type is ContractType.INVERSE:
+        num = size * (rate + sum_q)
+        den = base + cum + size * sum((leg.qty / leg.entry_price for leg in legs), ZERO)
+    else:
+        num = base + cum - size * sum((leg.qty * leg.entry_price for leg in legs), ZERO)
+        den = size * (rate - sum_q)
+    if den == 0:
+        return None
+    price = num / den
+    return price if price > 0 else None
+
+
+def _breakpoints(instrument: Instrument, legs: Sequence[Leg]) -> list[Decimal]:
+    """Prices at which some leg's notional crosses a tier floor."""
+    points: set[Decimal] = set()
+    size = instrument.contract_size
+    for leg in legs:
+        q = abs(leg.qty)
+        for tier in instrument.tiers.tiers[1:]:
+            if instrument.contract_type is ContractType.INVERSE:
+                points.add(q * size / tier.floor)
+            else:
+                points.add(tier.floor / (q * size))
+    return sorted(points)
+
+
+def liquidation_price(
+    instrument: Instrument,
+    legs: Sequence[Leg],
+    wallet: Decimal,
+    *,
+    mark: Decimal,
+    other_pnl: Decimal = ZERO,
+    other_maintenance: Decimal = ZERO,
+) -> Decimal | None:
+    """Price at which ``legs`` (one symbol) are liquidated; unrounded, ``None`` if unreachable.
+
+    ``wallet`` is the cross wallet (with the pool's other positions' PnL and maintenance given
+    as ``other_pnl`` / ``other_maintenance``) or the isolated wallet (both zero).
+    """
+    legs = [leg for leg in legs if leg.qty != 0]
+    if not legs:
+        return None
+    with localcontext(CONTEXT):
+        base = wallet + other_pnl - other_maintenance
+        bounds = [ZERO, *_breakpoints(instrument, legs)]
+        roots: list[Decimal] = []
+        for i, low in enumerate(bounds):
+            high = bounds[i + 1] if i + 1 < len(bounds) else None
+            probe = (low + high) / 2 if high is not None else low * 2 + 1
+            tiers = [instrument.tiers.tier_for(instrument.notional(leg.qty, probe)) for leg in legs]
+            root = _solve_segment(instrument, legs, tiers, base)
+            if root is not None and low <= root and (high is None or root <= high):
+                roots.append(root)
+        if not roots:
+            return None
+        return min(roots, key=lambda p: abs(p - mark))
+
+
+def bankruptcy_price(
+    instrument: Instrument, legs: Sequence[Leg], wallet: Decimal, *, other_pnl: Decimal = ZERO
+) -> Decimal | None:
+    """Price at which the equity backing ``legs`` reaches exactly zero; ``None`` if never."""
+    legs = [leg for leg in legs if leg.qty != 0]
+    if not legs:
+        return None
+    with localcontext(CONTEXT):
+        return _solve_segment(instrument, legs, [None] * len(legs), wallet + other_pnl)

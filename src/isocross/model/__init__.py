@@ -1,0 +1,1 @@
+"""Value types: instruments, tiers, sides and modes, errors. No arithmetic policy lives here."""
