@@ -7,7 +7,9 @@ zero``) with exit code 2; no traceback reaches the user.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,7 +28,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
+out = Console(width=max(shutil.get_terminal_size((140, 40)).columns, 120))
 err = Console(stderr=True)
 
 
@@ -62,39 +64,46 @@ def _report(scenario: Scenario, moves: list[str]) -> dict[str, Any]:
 
 
 def _pct(value: str | None) -> str:
-    return "—" if value is None else f"{float(value) * 100:.2f} %"
+    return "—" if value is None else f"{Decimal(value) * 100:.2f} %"
 
 
 def _plain(value: str | None) -> str:
     return "—" if value is None else value
 
 
+def _status(flag: bool, what: str = "LIQUIDATE") -> str:
+    return f"[bold red]{what}[/]" if flag else "[green]ok[/]"
+
+
 def _render(report: dict[str, Any], title: str) -> None:
     table = Table(title=f"{title}: positions", title_justify="left")
-    for col in ("symbol", "side", "mode", "lev", "qty", "entry", "mark", "notional", "IM", "MM",
-                "uPnL", "iso margin", "margin ratio", "liq. price", "bankr. price", "status"):
-        table.add_column(col, justify="left" if col in ("symbol", "side", "mode") else "right")
+    for col in ("symbol", "position", "entry → mark", "notional", "IM", "MM", "uPnL",
+                "iso margin (ratio)", "liq. price", "bankr. price", ""):
+        table.add_column(col, justify="left" if col in ("symbol", "position") else "right")
     for p in report["positions"]:
-        status = "[bold red]LIQUIDATE[/]" if p["liquidatable"] else "[green]ok[/]"
+        iso = "pool"
+        if p["margin_mode"] == "isolated":
+            iso = f"{p['isolated_margin']} ({_pct(p['margin_ratio'])})"
         table.add_row(
-            p["symbol"], p["side"], p["margin_mode"], f"{p['leverage']}x", p["qty"],
-            p["entry_price"], p["mark_price"], p["notional"], p["initial_margin"],
-            p["maintenance_margin"], p["unrealized_pnl"], _plain(p.get("isolated_margin")),
-            _pct(p.get("margin_ratio")) if "margin_ratio" in p else "pool",
-            _plain(p["liquidation_price"]), _plain(p["bankruptcy_price"]), status,
+            p["symbol"],
+            f"{p['side']} {p['qty']} {p['margin_mode']} {p['leverage']}x",
+            f"{p['entry_price']} → {p['mark_price']}",
+            p["notional"], p["initial_margin"], p["maintenance_margin"], p["unrealized_pnl"],
+            iso, _plain(p["liquidation_price"]), _plain(p["bankruptcy_price"]),
+            _status(p["liquidatable"]),
         )
     out.print(table)
-    pools = Table(title=f"{title}: cross pools (per margin asset)", title_justify="left")
+    pools = Table(title=f"{title}: cross pool per margin asset", title_justify="left")
     for col in ("asset", "wallet", "uPnL", "margin balance", "IM", "MM", "margin ratio",
-                "margin level", "available", "max withdrawable", "isolated wallets", "status"):
+                "margin level", "available", "withdrawable", "isolated", ""):
         pools.add_column(col, justify="left" if col == "asset" else "right")
     for asset, m in report["margin_assets"].items():
         level = "—" if m["margin_level"] is None else f"{m['margin_level']} %"
-        status = "[bold red]LIQUIDATE ALL[/]" if m["liquidatable"] else "[green]ok[/]"
         pools.add_row(
             asset, m["wallet_balance"], m["unrealized_pnl"], m["margin_balance"],
             m["initial_margin"], m["maintenance_margin"], _pct(m["margin_ratio"]), level,
-            m["available_balance"], m["max_withdrawable"], m["isolated_wallet_balance"], status,
+            m["available_balance"], m["max_withdrawable"], m["isolated_wallet_balance"],
+            _status(m["liquidatable"], "LIQUIDATE ALL"),
         )
     out.print(pools)
 
@@ -102,19 +111,33 @@ def _render(report: dict[str, Any], title: str) -> None:
 def _render_comparison(reports: dict[str, dict[str, Any]]) -> None:
     """One row per position: cross vs isolated liquidation price and what is at stake."""
     final = {mode: r.get("after", r) for mode, r in reports.items()}
-    table = Table(title="cross vs isolated, side by side", title_justify="left")
-    for col in ("symbol", "side", "cross liq. price", "cross: at stake", "isolated liq. price",
-                "isolated: at stake"):
-        table.add_column(col, justify="left" if col in ("symbol", "side") else "right")
-    cross_pools = final["cross"]["margin_assets"]
+    moved = " after " + " ".join(reports["cross"]["moves"]) if "after" in reports["cross"] else ""
+    table = Table(title=f"cross vs isolated, side by side{moved}", title_justify="left")
+    for col in ("symbol", "mark", "uPnL", "cross: liq. price", "cross: at stake",
+                "isolated: margin left", "isolated: liq. price", "isolated: at stake"):
+        table.add_column(col, justify="left" if col == "symbol" else "right")
+    pools = final["cross"]["margin_assets"]
     for c, i in zip(final["cross"]["positions"], final["isolated"]["positions"], strict=True):
-        pool = cross_pools[c["margin_asset"]]
-        stake_cross = f"whole pool: {pool['wallet_balance']} {c['margin_asset']}"
-        stake_iso = f"{i['isolated_margin']} {i['margin_asset']}"
-        cross_liq = _plain(c["liquidation_price"]) + (" [bold red]LIQ[/]" if c["liquidatable"] else "")
-        iso_liq = _plain(i["liquidation_price"]) + (" [bold red]LIQ[/]" if i["liquidatable"] else "")
-        table.add_row(c["symbol"], c["side"], cross_liq, stake_cross, iso_liq, stake_iso)
+        asset = c["margin_asset"]
+        pool = pools[asset]
+        table.add_row(
+            f"{c['symbol']} {c['side']}",
+            c["mark_price"],
+            c["unrealized_pnl"],
+            _plain(c["liquidation_price"]) + (" [bold red]LIQ[/]" if c["liquidatable"] else ""),
+            f"all {pool['wallet_balance']} {asset}",
+            f"{i['margin_balance']} of {i['isolated_margin']}",
+            _plain(i["liquidation_price"]) + (" [bold red]LIQ[/]" if i["liquidatable"] else ""),
+            f"{i['isolated_margin']} {asset}",
+        )
     out.print(table)
+    for asset, pool in pools.items():
+        iso_pool = final["isolated"]["margin_assets"].get(asset, {})
+        out.print(
+            f"{asset}: cross equity {pool['margin_balance']} (margin level "
+            f"{_plain(pool['margin_level'])} %), one pool backs every position; isolated keeps "
+            f"{_plain(iso_pool.get('wallet_balance'))} in the wallet out of reach of any liquidation."
+        )
 
 
 @app.command()
@@ -133,8 +156,8 @@ def risk(
         if as_json:
             out.print_json(data=reports)
             return
-        for mode, report in reports.items():
-            _render_sections(report, mode)
+        if scenario.description:
+            out.print(f"[dim]{scenario.description}[/]")
         _render_comparison(reports)
         return
     report = _report(scenario, moves)

@@ -280,9 +280,7 @@ class Account:
                 },
             )
         if as_default:
-            for s in self.catalogue.instruments:
-                if s not in self._settings and s not in to_change:
-                    self._settings[s] = self.settings(s)
+            # Symbols that ever held a position or order have pinned settings; the rest follow.
             self.default_margin_mode = mode
         for s in to_change:
             self._settings[s] = replace(self.settings(s), margin_mode=mode)
@@ -411,6 +409,7 @@ class Account:
         """Record a resting order so it reserves margin and blocks mode changes."""
         self.catalogue.instrument(order.symbol)
         self._check_position_side(order.position_side)
+        self._settings[order.symbol] = self.settings(order.symbol)  # pinned while trading
         self._orders[order.order_id] = order
 
     def remove_open_order(self, order_id: str) -> OpenOrder:
@@ -480,6 +479,7 @@ class Account:
             leverage=settings.leverage,
         )
         self._positions[key] = new_pos
+        self._settings[symbol] = settings  # a traded symbol keeps its settings pinned
         try:
             if settings.margin_mode is MarginMode.ISOLATED:
                 self._settle_isolated(inst, pos, outcome.closed_qty, realized, iso)
