@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -29,7 +30,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console(width=max(shutil.get_terminal_size((140, 40)).columns, 120))
-err = Console(stderr=True)
 
 
 class UsageError(Exception):
@@ -49,7 +49,9 @@ def _load(file: Path | None, example: str | None) -> Scenario:
     try:
         data = json.loads(raw, parse_float=str)
     except json.JSONDecodeError as exc:
-        raise UsageError(f"{file} is not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from None
+        raise UsageError(
+            f"{file} is not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
+        ) from None
     return parse(data)
 
 
@@ -77,8 +79,19 @@ def _status(flag: bool, what: str = "LIQUIDATE") -> str:
 
 def _render(report: dict[str, Any], title: str) -> None:
     table = Table(title=f"{title}: positions", title_justify="left")
-    for col in ("symbol", "position", "entry → mark", "notional", "IM", "MM", "uPnL",
-                "iso margin (ratio)", "liq. price", "bankr. price", ""):
+    for col in (
+        "symbol",
+        "position",
+        "entry → mark",
+        "notional",
+        "IM",
+        "MM",
+        "uPnL",
+        "iso margin (ratio)",
+        "liq. price",
+        "bankr. price",
+        "",
+    ):
         table.add_column(col, justify="left" if col in ("symbol", "position") else "right")
     for p in report["positions"]:
         iso = "pool"
@@ -88,21 +101,46 @@ def _render(report: dict[str, Any], title: str) -> None:
             p["symbol"],
             f"{p['side']} {p['qty']} {p['margin_mode']} {p['leverage']}x",
             f"{p['entry_price']} → {p['mark_price']}",
-            p["notional"], p["initial_margin"], p["maintenance_margin"], p["unrealized_pnl"],
-            iso, _plain(p["liquidation_price"]), _plain(p["bankruptcy_price"]),
+            p["notional"],
+            p["initial_margin"],
+            p["maintenance_margin"],
+            p["unrealized_pnl"],
+            iso,
+            _plain(p["liquidation_price"]),
+            _plain(p["bankruptcy_price"]),
             _status(p["liquidatable"]),
         )
     out.print(table)
     pools = Table(title=f"{title}: cross pool per margin asset", title_justify="left")
-    for col in ("asset", "wallet", "uPnL", "margin balance", "IM", "MM", "margin ratio",
-                "margin level", "available", "withdrawable", "isolated", ""):
+    for col in (
+        "asset",
+        "wallet",
+        "uPnL",
+        "margin balance",
+        "IM",
+        "MM",
+        "margin ratio",
+        "margin level",
+        "available",
+        "withdrawable",
+        "isolated",
+        "",
+    ):
         pools.add_column(col, justify="left" if col == "asset" else "right")
     for asset, m in report["margin_assets"].items():
         level = "—" if m["margin_level"] is None else f"{m['margin_level']} %"
         pools.add_row(
-            asset, m["wallet_balance"], m["unrealized_pnl"], m["margin_balance"],
-            m["initial_margin"], m["maintenance_margin"], _pct(m["margin_ratio"]), level,
-            m["available_balance"], m["max_withdrawable"], m["isolated_wallet_balance"],
+            asset,
+            m["wallet_balance"],
+            m["unrealized_pnl"],
+            m["margin_balance"],
+            m["initial_margin"],
+            m["maintenance_margin"],
+            _pct(m["margin_ratio"]),
+            level,
+            m["available_balance"],
+            m["max_withdrawable"],
+            m["isolated_wallet_balance"],
             _status(m["liquidatable"], "LIQUIDATE ALL"),
         )
     out.print(pools)
@@ -113,8 +151,16 @@ def _render_comparison(reports: dict[str, dict[str, Any]]) -> None:
     final = {mode: r.get("after", r) for mode, r in reports.items()}
     moved = " after " + " ".join(reports["cross"]["moves"]) if "after" in reports["cross"] else ""
     table = Table(title=f"cross vs isolated, side by side{moved}", title_justify="left")
-    for col in ("symbol", "mark", "uPnL", "cross: liq. price", "cross: at stake",
-                "isolated: margin left", "isolated: liq. price", "isolated: at stake"):
+    for col in (
+        "symbol",
+        "mark",
+        "uPnL",
+        "cross: liq. price",
+        "cross: at stake",
+        "isolated: margin left",
+        "isolated: liq. price",
+        "isolated: at stake",
+    ):
         table.add_column(col, justify="left" if col == "symbol" else "right")
     pools = final["cross"]["margin_assets"]
     for c, i in zip(final["cross"]["positions"], final["isolated"]["positions"], strict=True):
@@ -136,16 +182,29 @@ def _render_comparison(reports: dict[str, dict[str, Any]]) -> None:
         out.print(
             f"{asset}: cross equity {pool['margin_balance']} (margin level "
             f"{_plain(pool['margin_level'])} %), one pool backs every position; isolated keeps "
-            f"{_plain(iso_pool.get('wallet_balance'))} in the wallet out of reach of any liquidation."
+            f"{_plain(iso_pool.get('wallet_balance'))} in the wallet out of reach of any "
+            "liquidation."
         )
 
 
 @app.command()
 def risk(
-    file: Annotated[Path | None, typer.Argument(help="Scenario JSON file (see docs/calculator.md).")] = None,
-    example: Annotated[str | None, typer.Option(help=f"Built-in scenario: {', '.join(EXAMPLES)}.")] = None,
-    move: Annotated[list[str] | None, typer.Option(help="Price move, e.g. ETHUSDT=-15% or ETHUSDT=2125; repeatable.")] = None,
-    compare_modes: Annotated[bool, typer.Option("--compare-modes", help="Show the positions all-cross and all-isolated side by side.")] = False,
+    file: Annotated[
+        Path | None, typer.Argument(help="Scenario JSON file (see docs/calculator.md).")
+    ] = None,
+    example: Annotated[
+        str | None, typer.Option(help=f"Built-in scenario: {', '.join(EXAMPLES)}.")
+    ] = None,
+    move: Annotated[
+        list[str] | None,
+        typer.Option(help="Price move, e.g. ETHUSDT=-15% or ETHUSDT=2125; repeatable."),
+    ] = None,
+    compare_modes: Annotated[
+        bool,
+        typer.Option(
+            "--compare-modes", help="Show the positions all-cross and all-isolated side by side."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Every margin figure of an account scenario: margins, ratios, liquidation prices."""
@@ -194,9 +253,20 @@ def instruments(
         for col in ("tier", "floor", "cap", "max lev", "mmr", "cum"):
             table.add_column(col, justify="right")
         for k, t in enumerate(inst.tiers.tiers, start=1):
-            table.add_row(str(k), f"{t.floor:,}", "∞" if t.cap is None else f"{t.cap:,}",
-                          f"{t.max_leverage}x", f"{t.mmr.normalize():f}", f"{t.cum.normalize():f}")
+            table.add_row(
+                str(k),
+                f"{t.floor:,}",
+                "∞" if t.cap is None else f"{t.cap:,}",
+                f"{t.max_leverage}x",
+                f"{t.mmr.normalize():f}",
+                f"{t.cum.normalize():f}",
+            )
         out.print(table)
+
+
+def _fail(line: str) -> None:
+    """One unwrapped line on stderr (a person reads it; a script can grep it)."""
+    sys.stderr.write(" ".join(line.split()) + "\n")
 
 
 def main() -> None:
@@ -204,20 +274,16 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except IsocrossError as exc:
-        err.print(f"error: {exc}", highlight=False, markup=False)
+        _fail(f"error: {exc}")
         sys.exit(2)
     except UsageError as exc:
-        err.print(f"error: {exc}", highlight=False, markup=False)
+        _fail(f"error: {exc}")
         sys.exit(2)
-    except Exception as exc:  # click's own usage errors, with their message
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
-        if isinstance(exc, click.ClickException):
-            err.print(f"error: {exc.format_message()}", highlight=False, markup=False)
-            sys.exit(exc.exit_code)
-        raise
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:  # click's own usage errors, with their message
+        _fail(f"error: {exc.format_message()}")
+        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":

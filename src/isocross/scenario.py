@@ -154,18 +154,27 @@ def parse(data: Any) -> Scenario:
     )
     seen: dict[tuple[str, str], ScenarioPosition] = {}
     for i, p in enumerate(positions):
-        key = (p.symbol, p.side if position_mode is PositionMode.HEDGE else "net")
-        if key in seen:
+        leg = (p.symbol, p.side if position_mode is PositionMode.HEDGE else "net")
+        if leg in seen:
             what = f"{p.side} leg" if position_mode is PositionMode.HEDGE else "position"
-            raise _bad(f"positions[{i}]", f"a second {p.symbol} {what}; one per symbol"
-                       + (" and side in hedge mode" if position_mode is PositionMode.HEDGE
-                          else " in one-way mode"))
+            raise _bad(
+                f"positions[{i}]",
+                f"a second {p.symbol} {what}; one per symbol"
+                + (
+                    " and side in hedge mode"
+                    if position_mode is PositionMode.HEDGE
+                    else " in one-way mode"
+                ),
+            )
         twin = next((q for q in seen.values() if q.symbol == p.symbol), None)
         if twin and (twin.margin_mode, twin.leverage) != (p.margin_mode, p.leverage):
-            raise _bad(f"positions[{i}]", f"both {p.symbol} legs must share margin mode and leverage")
-        seen[key] = p
-    return Scenario(catalogue, position_mode, wallets, marks, positions,
-                    str(doc.get("description", "")))
+            raise _bad(
+                f"positions[{i}]", f"both {p.symbol} legs must share margin mode and leverage"
+            )
+        seen[leg] = p
+    return Scenario(
+        catalogue, position_mode, wallets, marks, positions, str(doc.get("description", ""))
+    )
 
 
 def _position(
@@ -178,7 +187,7 @@ def _position(
             raise _bad(f"{field}.{key}", f"unknown field; allowed: {', '.join(sorted(allowed))}")
     symbol = doc.get("symbol")
     if not isinstance(symbol, str):
-        raise _bad(f"{field}.symbol", "is required (a symbol such as \"BTCUSDT\")")
+        raise _bad(f"{field}.symbol", 'is required (a symbol such as "BTCUSDT")')
     inst = catalogue.instrument(symbol, field=f"{field}.symbol")
     if symbol not in marks:
         raise _bad(f"marks.{symbol}", f"a mark price is needed for {symbol}")
@@ -193,7 +202,9 @@ def _position(
     try:
         mode = MarginMode(mode_raw)
     except ValueError:
-        raise _bad(f"{field}.margin_mode", f"must be 'cross' or 'isolated', got {mode_raw!r}") from None
+        raise _bad(
+            f"{field}.margin_mode", f"must be 'cross' or 'isolated', got {mode_raw!r}"
+        ) from None
     leverage = doc.get("leverage")
     top = inst.tiers.max_leverage
     if not isinstance(leverage, int) or isinstance(leverage, bool) or not 1 <= leverage <= top:

@@ -27,7 +27,9 @@ def state(account: Account) -> tuple[object, ...]:
     )
 
 
-def refused(account: Account, code: ErrorCode, call: object, *args: object, **kw: object) -> IsocrossError:
+def refused(
+    account: Account, code: ErrorCode, call: object, *args: object, **kw: object
+) -> IsocrossError:
     before = state(account)
     with pytest.raises(IsocrossError) as caught:
         call(*args, **kw)  # type: ignore[operator]
@@ -47,25 +49,42 @@ class TestMarginMode:
         assert funded.settings(BTC).margin_mode is MarginMode.ISOLATED
 
     def test_no_need_to_change(self, funded: Account) -> None:
-        refused(funded, ErrorCode.MARGIN_MODE_UNCHANGED, funded.set_margin_mode, BTC, MarginMode.CROSS)
+        refused(
+            funded, ErrorCode.MARGIN_MODE_UNCHANGED, funded.set_margin_mode, BTC, MarginMode.CROSS
+        )
 
     def test_open_order_blocks(self, funded: Account) -> None:
         funded.add_open_order(order())
-        err = refused(funded, ErrorCode.MARGIN_MODE_OPEN_ORDERS, funded.set_margin_mode, BTC,
-                      MarginMode.ISOLATED)
+        err = refused(
+            funded,
+            ErrorCode.MARGIN_MODE_OPEN_ORDERS,
+            funded.set_margin_mode,
+            BTC,
+            MarginMode.ISOLATED,
+        )
         assert err.error.binance_code == -4047
 
     def test_position_blocks(self, funded: Account) -> None:
         funded.apply_fill(BTC, Side.BUY, D("0.1"), D(50000), MARKS)
-        err = refused(funded, ErrorCode.MARGIN_MODE_POSITION_EXISTS, funded.set_margin_mode, BTC,
-                      MarginMode.ISOLATED)
+        err = refused(
+            funded,
+            ErrorCode.MARGIN_MODE_POSITION_EXISTS,
+            funded.set_margin_mode,
+            BTC,
+            MarginMode.ISOLATED,
+        )
         assert err.error.binance_code == -4048
         # Other symbols are free.
         funded.set_margin_mode("ETHUSDT", MarginMode.ISOLATED)
 
     def test_unknown_symbol(self, funded: Account) -> None:
-        err = refused(funded, ErrorCode.UNKNOWN_SYMBOL, funded.set_margin_mode, "DOGEUSDT",
-                      MarginMode.ISOLATED)
+        err = refused(
+            funded,
+            ErrorCode.UNKNOWN_SYMBOL,
+            funded.set_margin_mode,
+            "DOGEUSDT",
+            MarginMode.ISOLATED,
+        )
         assert "BTCUSDT" in err.message
 
 
@@ -73,8 +92,13 @@ class TestBulkMarginMode:
     def test_all_or_nothing_lists_every_blocker(self, funded: Account) -> None:
         funded.apply_fill(BTC, Side.BUY, D("0.1"), D(50000), MARKS)
         funded.add_open_order(order("SOLUSDT"))
-        err = refused(funded, ErrorCode.MARGIN_MODE_BULK_BLOCKED, funded.set_margin_modes,
-                      MarginMode.ISOLATED, ["ETHUSDT", BTC, "SOLUSDT", "XRPUSDT"])
+        err = refused(
+            funded,
+            ErrorCode.MARGIN_MODE_BULK_BLOCKED,
+            funded.set_margin_modes,
+            MarginMode.ISOLATED,
+            ["ETHUSDT", BTC, "SOLUSDT", "XRPUSDT"],
+        )
         blocked = err.details["blocked"]
         assert [(b["symbol"], b["code"]) for b in blocked] == [
             (BTC, "MARGIN_MODE_POSITION_EXISTS"),
@@ -83,7 +107,9 @@ class TestBulkMarginMode:
         assert funded.settings("ETHUSDT").margin_mode is MarginMode.CROSS
 
     def test_sets_many_and_the_default(self, funded: Account) -> None:
-        changed = funded.set_margin_modes(MarginMode.ISOLATED, ["ETHUSDT", "SOLUSDT"], as_default=True)
+        changed = funded.set_margin_modes(
+            MarginMode.ISOLATED, ["ETHUSDT", "SOLUSDT"], as_default=True
+        )
         assert changed == ["ETHUSDT", "SOLUSDT"]
         assert funded.default_margin_mode is MarginMode.ISOLATED
         assert funded.settings("XRPUSDT").margin_mode is MarginMode.ISOLATED  # not yet traded
@@ -105,20 +131,40 @@ class TestPositionMode:
     def test_switch_and_unchanged(self, funded: Account) -> None:
         funded.set_position_mode(PositionMode.HEDGE)
         assert funded.position_mode is PositionMode.HEDGE
-        refused(funded, ErrorCode.POSITION_MODE_UNCHANGED, funded.set_position_mode, PositionMode.HEDGE)
+        refused(
+            funded, ErrorCode.POSITION_MODE_UNCHANGED, funded.set_position_mode, PositionMode.HEDGE
+        )
 
     def test_orders_block(self, funded: Account) -> None:
         funded.add_open_order(order())
-        refused(funded, ErrorCode.POSITION_MODE_OPEN_ORDERS, funded.set_position_mode, PositionMode.HEDGE)
+        refused(
+            funded,
+            ErrorCode.POSITION_MODE_OPEN_ORDERS,
+            funded.set_position_mode,
+            PositionMode.HEDGE,
+        )
 
     def test_positions_block(self, funded: Account) -> None:
         funded.apply_fill(BTC, Side.BUY, D("0.1"), D(50000), MARKS)
-        refused(funded, ErrorCode.POSITION_MODE_POSITION_EXISTS, funded.set_position_mode,
-                PositionMode.HEDGE)
+        refused(
+            funded,
+            ErrorCode.POSITION_MODE_POSITION_EXISTS,
+            funded.set_position_mode,
+            PositionMode.HEDGE,
+        )
 
     def test_position_side_must_match_mode(self, funded: Account) -> None:
-        refused(funded, ErrorCode.POSITION_SIDE_MISMATCH, funded.apply_fill, BTC, Side.BUY, D("0.1"),
-                D(50000), MARKS, position_side=PositionSide.LONG)
+        refused(
+            funded,
+            ErrorCode.POSITION_SIDE_MISMATCH,
+            funded.apply_fill,
+            BTC,
+            Side.BUY,
+            D("0.1"),
+            D(50000),
+            MARKS,
+            position_side=PositionSide.LONG,
+        )
 
 
 class TestLeverage:
@@ -136,8 +182,16 @@ class TestLeverage:
 
     def test_fill_refused_beyond_the_tier(self, funded: Account) -> None:
         funded.set_leverage(BTC, 125, MARKS)
-        refused(funded, ErrorCode.LEVERAGE_EXCEEDS_TIER, funded.apply_fill, BTC, Side.BUY, D("1.1"),
-                D(50000), MARKS)
+        refused(
+            funded,
+            ErrorCode.LEVERAGE_EXCEEDS_TIER,
+            funded.apply_fill,
+            BTC,
+            Side.BUY,
+            D("1.1"),
+            D(50000),
+            MARKS,
+        )
 
     def test_cross_reduction_needs_margin(self, funded: Account) -> None:
         funded.set_leverage(BTC, 20, MARKS)
@@ -149,8 +203,9 @@ class TestLeverage:
         isolated(funded, BTC)
         funded.set_leverage(BTC, 20, MARKS)
         funded.apply_fill(BTC, Side.BUY, D(1), D(50000), MARKS)  # isolated wallet 2,500
-        err = refused(funded, ErrorCode.ISOLATED_LEVERAGE_REDUCTION, funded.set_leverage, BTC, 10,
-                      MARKS)
+        err = refused(
+            funded, ErrorCode.ISOLATED_LEVERAGE_REDUCTION, funded.set_leverage, BTC, 10, MARKS
+        )
         assert err.error.binance_code == -4161
         assert "5000" in err.message
         funded.add_isolated_margin(BTC, D(2500), MARKS)
@@ -190,8 +245,16 @@ class TestIsolatedFills:
     def test_open_refused_when_the_pool_cannot_fund_it(self, funded: Account) -> None:
         isolated(funded, BTC)
         funded.set_leverage(BTC, 2, MARKS)
-        refused(funded, ErrorCode.INSUFFICIENT_MARGIN, funded.apply_fill, BTC, Side.BUY, D("0.5"),
-                D(50000), MARKS)
+        refused(
+            funded,
+            ErrorCode.INSUFFICIENT_MARGIN,
+            funded.apply_fill,
+            BTC,
+            Side.BUY,
+            D("0.5"),
+            D(50000),
+            MARKS,
+        )
 
     def test_flip_in_one_way_mode(self, funded: Account) -> None:
         isolated(funded, BTC)
@@ -200,7 +263,9 @@ class TestIsolatedFills:
         realized = funded.apply_fill(BTC, Side.SELL, D("0.3"), D(52000), MARKS)
         assert realized == D(200)
         pos = funded.position(BTC)
-        assert pos is not None and pos.qty == D("-0.2") and pos.entry_price == D(52000)
+        assert pos is not None
+        assert pos.qty == D("-0.2")
+        assert pos.entry_price == D(52000)
         assert funded.isolated_wallet(BTC) == D(1040)  # 0.2 × 52,000 / 10
         assert funded.cross_wallet("USDT") == D(10000) + D(200) - D(1040)
 
@@ -219,12 +284,20 @@ class TestIsolatedMargin:
     @pytest.mark.parametrize("amount", [D(0), D(-5)])
     def test_amount_must_be_positive(self, funded: Account, amount: D) -> None:
         self.open(funded)
-        refused(funded, ErrorCode.AMOUNT_NOT_POSITIVE, funded.add_isolated_margin, BTC, amount, MARKS)
+        refused(
+            funded, ErrorCode.AMOUNT_NOT_POSITIVE, funded.add_isolated_margin, BTC, amount, MARKS
+        )
 
     def test_add_bounded_by_the_cross_wallet(self, funded: Account) -> None:
         self.open(funded)
-        refused(funded, ErrorCode.CROSS_BALANCE_INSUFFICIENT, funded.add_isolated_margin, BTC,
-                D("8000.00000001"), MARKS)
+        refused(
+            funded,
+            ErrorCode.CROSS_BALANCE_INSUFFICIENT,
+            funded.add_isolated_margin,
+            BTC,
+            D("8000.00000001"),
+            MARKS,
+        )
         funded.add_isolated_margin(BTC, D(8000), MARKS)
         assert funded.isolated_wallet(BTC) == D(10000)
 
@@ -233,7 +306,9 @@ class TestIsolatedMargin:
         before = funded.figures(MARKS).position(BTC).liquidation_price
         funded.add_isolated_margin(BTC, D(1000), MARKS)
         after = funded.figures(MARKS).position(BTC).liquidation_price
-        assert before is not None and after is not None and after < before
+        assert before is not None
+        assert after is not None
+        assert after < before
 
     def test_remove_up_to_the_max_and_never_liquidatable(self, funded: Account) -> None:
         self.open(funded)
@@ -242,8 +317,14 @@ class TestIsolatedMargin:
         limit = funded.figures(marks).position(BTC).max_removable
         # min(W − MM, W + uPnL − N/lev) = min(5000 − 76.8, 4200 − 1920) = 2280
         assert limit == D(2280)
-        refused(funded, ErrorCode.ISOLATED_BALANCE_INSUFFICIENT, funded.remove_isolated_margin, BTC,
-                D("2280.00000001"), marks)
+        refused(
+            funded,
+            ErrorCode.ISOLATED_BALANCE_INSUFFICIENT,
+            funded.remove_isolated_margin,
+            BTC,
+            D("2280.00000001"),
+            marks,
+        )
         funded.remove_isolated_margin(BTC, D(2280), marks)
         assert not funded.figures(marks).position(BTC).liquidatable
 
@@ -259,15 +340,22 @@ class TestTransfers:
         refused(funded, ErrorCode.INSUFFICIENT_BALANCE, funded.transfer_to_futures, "BTC", D(2))
 
     def test_too_many_decimals(self, funded: Account) -> None:
-        err = refused(funded, ErrorCode.INVALID_AMOUNT, funded.transfer_to_futures, "BTC",
-                      D("0.000000001"))
+        err = refused(
+            funded, ErrorCode.INVALID_AMOUNT, funded.transfer_to_futures, "BTC", D("0.000000001")
+        )
         assert "8 decimal places" in err.message
 
     def test_withdrawal_bounded_by_positions(self, funded: Account) -> None:
         funded.set_leverage(BTC, 10, MARKS)
         funded.apply_fill(BTC, Side.BUY, D(1), D(50000), MARKS)  # IM 5,000
-        refused(funded, ErrorCode.INSUFFICIENT_BALANCE, funded.transfer_to_spot, "USDT",
-                D("5000.01"), MARKS)
+        refused(
+            funded,
+            ErrorCode.INSUFFICIENT_BALANCE,
+            funded.transfer_to_spot,
+            "USDT",
+            D("5000.01"),
+            MARKS,
+        )
         funded.transfer_to_spot("USDT", D(5000), MARKS)
 
 
@@ -300,11 +388,22 @@ class TestPositions:
     def test_hedge_legs_are_separate(self, funded: Account) -> None:
         funded.set_position_mode(PositionMode.HEDGE)
         funded.apply_fill(BTC, Side.BUY, D("0.1"), D(50000), MARKS, position_side=PositionSide.LONG)
-        funded.apply_fill(BTC, Side.SELL, D("0.2"), D(50000), MARKS, position_side=PositionSide.SHORT)
+        funded.apply_fill(
+            BTC, Side.SELL, D("0.2"), D(50000), MARKS, position_side=PositionSide.SHORT
+        )
         assert funded.position(BTC, PositionSide.LONG).qty == D("0.1")  # type: ignore[union-attr]
         assert funded.position(BTC, PositionSide.SHORT).qty == D("-0.2")  # type: ignore[union-attr]
-        refused(funded, ErrorCode.POSITION_SIDE_MISMATCH, funded.apply_fill, BTC, Side.SELL, D("0.2"),
-                D(50000), MARKS, position_side=PositionSide.LONG)
+        refused(
+            funded,
+            ErrorCode.POSITION_SIDE_MISMATCH,
+            funded.apply_fill,
+            BTC,
+            Side.SELL,
+            D("0.2"),
+            D(50000),
+            MARKS,
+            position_side=PositionSide.LONG,
+        )
         figures = funded.figures(MARKS)
         long_lp = figures.position(BTC, PositionSide.LONG).liquidation_price
         assert long_lp == figures.position(BTC, PositionSide.SHORT).liquidation_price

@@ -1,8 +1,9 @@
 """The account aggregate: wallets, modes, leverage, positions and the rules that guard them.
 
 Every command validates completely before it changes anything, so a refused command leaves the
-account exactly as it was; every movement of money is a balanced :class:`~isocross.model.ledger.Ledger`
-entry. Rules follow Binance USDⓈ-M (error codes in :mod:`isocross.model.errors`):
+account exactly as it was; every movement of money is a balanced ledger entry
+(:class:`~isocross.model.ledger.Ledger`). Rules follow Binance USDⓈ-M (error codes in
+:mod:`isocross.model.errors`):
 
 * margin mode cannot change while the symbol has an open order (-4047) or a position (-4048);
 * position mode cannot change while any open order (-4067) or position (-4068) exists;
@@ -124,7 +125,9 @@ class Account:
         if symbol in self._settings:
             return self._settings[symbol]
         inst = self.catalogue.instrument(symbol)
-        return SymbolSettings(self.default_margin_mode, min(DEFAULT_LEVERAGE, inst.tiers.max_leverage))
+        return SymbolSettings(
+            self.default_margin_mode, min(DEFAULT_LEVERAGE, inst.tiers.max_leverage)
+        )
 
     def position(self, symbol: str, side: PositionSide = PositionSide.BOTH) -> Position | None:
         pos = self._positions.get((symbol, side))
@@ -291,7 +294,8 @@ class Account:
         current = self.settings(symbol)
         if current.margin_mode is not MarginMode.ISOLATED:
             raise IsocrossError(
-                ErrorCode.ISOLATED_ONLY, f"auto-add margin applies to isolated symbols; {symbol} is cross"
+                ErrorCode.ISOLATED_ONLY,
+                f"auto-add margin applies to isolated symbols; {symbol} is cross",
             )
         self._settings[symbol] = replace(current, auto_add_margin=enabled)
 
@@ -487,12 +491,12 @@ class Account:
                     with localcontext(CONTEXT):
                         margin = inst.notional(outcome.opened_qty, price) / settings.leverage
                     margin = round_up(margin, quantum)
-                    self._require_available(asset, margin, marks | {symbol: price}, iso_open=True)
+                    self._require_available(asset, margin, {**marks, symbol: price}, iso_open=True)
                     self.ledger.post(self.futures_account(), iso, asset, margin, "isolated margin")
             else:
                 self.ledger.post(CLEARING, self.futures_account(), asset, realized, "realized pnl")
                 if outcome.opened_qty > 0:
-                    self._require_available(asset, ZERO, marks | {symbol: price}, iso_open=False)
+                    self._require_available(asset, ZERO, {**marks, symbol: price}, iso_open=False)
             if fee:
                 self.ledger.post(self.futures_account(), FEES, asset, round_up(fee, quantum), "fee")
         except IsocrossError:
@@ -529,8 +533,10 @@ class Account:
         pool = self.figures(marks).pools[asset]
         available = pool.available_balance
         if iso_open:
-            available = min(available, pool.wallet_balance - pool.maintenance_margin
-                            - pool.open_order_initial_margin)
+            available = min(
+                available,
+                pool.wallet_balance - pool.maintenance_margin - pool.open_order_initial_margin,
+            )
         if available < extra:
             raise IsocrossError(
                 ErrorCode.INSUFFICIENT_MARGIN,
@@ -545,7 +551,8 @@ class Account:
         if self.settings(symbol).margin_mode is not MarginMode.ISOLATED:
             raise IsocrossError(
                 ErrorCode.ISOLATED_ONLY,
-                f"margin can only be added to or removed from isolated positions; {symbol} is cross",
+                f"margin can only be added to or removed from isolated positions; "
+                f"{symbol} is cross",
                 field="symbol",
             )
         pos = self.position(symbol, side)
@@ -570,7 +577,8 @@ class Account:
         precision = self.catalogue.asset(asset).precision
         if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
             raise IsocrossError(
-                ErrorCode.AMOUNT_NOT_POSITIVE, f"amount must be a positive number, got {amount}",
+                ErrorCode.AMOUNT_NOT_POSITIVE,
+                f"amount must be a positive number, got {amount}",
                 field="amount",
             )
         if amount != round_down(amount, exponent(precision)):

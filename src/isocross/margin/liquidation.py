@@ -17,7 +17,9 @@ where ``A = WB + UPNL₁ − TMM₁`` and ``S`` the contract size. Binance's rul
 which the notional at the liquidation price falls; if it differs, recompute" — is applied exactly
 by solving every segment between tier boundaries and keeping the roots that fall inside their own
 segment; when several exist (hedged legs) the one nearest the mark is the one the market reaches
-first. The bankruptcy price solves the same equation with no maintenance requirement (equity = 0).
+first. A single leg makes the equation monotone in ``P``, so a root found inside its own tier
+is the only one: that case first walks from the tier at mark (Binance's recompute rule, a few
+steps at most) and enumerates segments only if the walk does not settle. The bankruptcy price solves the same equation with no maintenance requirement (equity = 0).
 A price that does not exist (fully collateralized) is ``None``, never a negative number.
 """
 
@@ -93,6 +95,10 @@ def liquidation_price(
         return None
     with localcontext(CONTEXT):
         base = wallet + other_pnl - other_maintenance
+        if len(legs) == 1:
+            found = _walk_tiers(instrument, legs[0], base, mark)
+            if found is not None:
+                return found
         bounds = [ZERO, *_breakpoints(instrument, legs)]
         roots: list[Decimal] = []
         for i, low in enumerate(bounds):
@@ -105,6 +111,22 @@ def liquidation_price(
         if not roots:
             return None
         return min(roots, key=lambda p: abs(p - mark))
+
+
+def _walk_tiers(instrument: Instrument, leg: Leg, base: Decimal, mark: Decimal) -> Decimal | None:
+    """Single-leg fast path: the root once it lies in the tier it was solved with; ``None``
+    when the walk does not settle (the caller then enumerates every segment)."""
+    tiers = instrument.tiers
+    tier = tiers.tier_for(instrument.notional(leg.qty, mark))
+    for _ in range(len(tiers.tiers)):
+        root = _solve_segment(instrument, [leg], [tier], base)
+        if root is None:
+            return None  # no positive root with this tier: let the enumeration decide
+        settled = tiers.tier_for(instrument.notional(leg.qty, root))
+        if settled == tier:
+            return root
+        tier = settled
+    return None
 
 
 def bankruptcy_price(

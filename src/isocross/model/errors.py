@@ -41,11 +41,13 @@ class ErrorCode(Enum):
 
     @property
     def code(self) -> str:
-        return self.value[0]
+        name: str = self.value[0]
+        return name
 
     @property
     def binance_code(self) -> int | None:
-        return self.value[1]
+        number: int | None = self.value[1]
+        return number
 
 
 class IsocrossError(Exception):

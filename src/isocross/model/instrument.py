@@ -38,7 +38,7 @@ class Tier:
 
 
 def derive_cum(floors: Sequence[Decimal], rates: Sequence[Decimal]) -> list[Decimal]:
-    """Maintenance amounts from the recurrence ``cum_k = cum_{k−1} + floor_k·(mmr_k − mmr_{k−1})``."""
+    """Maintenance amounts by ``cum_k = cum_{k−1} + floor_k·(mmr_k − mmr_{k−1})``."""
     cums = [ZERO]
     for k in range(1, len(rates)):
         cums.append(cums[-1] + floors[k] * (rates[k] - rates[k - 1]))
@@ -57,8 +57,10 @@ class TierTable:
         object.__setattr__(self, "caps", caps)
 
     @classmethod
-    def of(cls, tiers: Iterable[Tier], *, where: str = "tiers", check_cum: bool = True) -> TierTable:
-        """Validate and build. Refuses gaps, overlaps, rising leverage, falling rates and bad cum."""
+    def of(
+        cls, tiers: Iterable[Tier], *, where: str = "tiers", check_cum: bool = True
+    ) -> TierTable:
+        """Validate and build; refuses gaps, overlaps, rising leverage, falling rates, bad cum."""
         rows = tuple(tiers)
 
         def bad(message: str, index: int | None = None) -> IsocrossError:
@@ -82,7 +84,9 @@ class TierTable:
             if i > 0:
                 prev = rows[i - 1]
                 if tier.floor != prev.cap:
-                    raise bad(f"floor {tier.floor} must equal the previous tier's cap {prev.cap}", i)
+                    raise bad(
+                        f"floor {tier.floor} must equal the previous tier's cap {prev.cap}", i
+                    )
                 if tier.mmr < prev.mmr:
                     raise bad("maintenance margin rates must not fall as notional rises", i)
                 if tier.max_leverage > prev.max_leverage:
@@ -90,7 +94,8 @@ class TierTable:
             if check_cum and tier.cum != expected[i]:
                 raise bad(
                     f"maintenance amount (cum) {tier.cum} disagrees with the recurrence "
-                    f"cum_k = cum_(k-1) + floor_k*(mmr_k - mmr_(k-1)), which gives {expected[i]}",
+                    f"cum_k = cum_(k-1) + floor_k*(mmr_k - mmr_(k-1)), which gives "
+                    f"{expected[i].normalize():f}",
                     i,
                 )
         return cls(rows)
@@ -139,7 +144,7 @@ class Contract(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class LinearContract:
-    """Quote-margined: ``N = |q|·S·P``, ``PnL = q·S·(P − EP)`` (``S`` = contract size, usually 1)."""
+    """Quote-margined: ``N = |q|·S·P``, ``PnL = q·S·(P − EP)`` (``S``: contract size, often 1)."""
 
     size: Decimal
 
@@ -190,12 +195,11 @@ class Instrument:
     min_notional: Decimal
     price_precision: int
     tiers: TierTable
+    contract: Contract = field(init=False, repr=False, compare=False)
 
-    @property
-    def contract(self) -> Contract:
-        if self.contract_type is ContractType.INVERSE:
-            return InverseContract(self.contract_size)
-        return LinearContract(self.contract_size)
+    def __post_init__(self) -> None:
+        kind = InverseContract if self.contract_type is ContractType.INVERSE else LinearContract
+        object.__setattr__(self, "contract", kind(self.contract_size))
 
     def notional(self, qty: Decimal, price: Decimal) -> Decimal:
         """Position value in the margin asset at ``price`` (unrounded)."""

@@ -16,7 +16,7 @@ from isocross.model.money import ZERO
 
 @dataclass(frozen=True, slots=True)
 class LedgerEntry:
-    """``amount`` of ``asset`` moves from ``debit`` (balance falls) to ``credit`` (balance rises)."""
+    """``amount`` of ``asset`` moves from ``debit`` (its balance falls) to ``credit``."""
 
     debit: str
     credit: str

@@ -17,9 +17,15 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 PRECISION = 50
 """Significant digits for intermediate results: far beyond any venue's displayed precision."""
 
-CONTEXT = decimal.Context(prec=PRECISION, rounding=ROUND_HALF_EVEN, traps=[
-    decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow,
-])
+CONTEXT = decimal.Context(
+    prec=PRECISION,
+    rounding=ROUND_HALF_EVEN,
+    traps=[
+        decimal.InvalidOperation,
+        decimal.DivisionByZero,
+        decimal.Overflow,
+    ],
+)
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -53,8 +59,8 @@ def parse_decimal(text: object, what: str) -> Decimal:
 
     Raises ``ValueError`` with a message naming ``what``.
     """
-    if isinstance(text, bool) or isinstance(text, float):
-        raise ValueError(f"{what} must be a decimal string such as \"12.5\", got {text!r}")
+    if isinstance(text, (bool, float)):
+        raise ValueError(f'{what} must be a decimal string such as "12.5", got {text!r}')
     if isinstance(text, int):
         return Decimal(text)
     if isinstance(text, Decimal):
