@@ -19,7 +19,9 @@ by solving every segment between tier boundaries and keeping the roots that fall
 segment; when several exist (hedged legs) the one nearest the mark is the one the market reaches
 first. A single leg makes the equation monotone in ``P``, so a root found inside its own tier
 is the only one: that case first walks from the tier at mark (Binance's recompute rule, a few
-steps at most) and enumerates segments only if the walk does not settle. The bankruptcy price solves the same equation with no maintenance requirement (equity = 0).
+steps at most) and enumerates segments only if the walk does not settle.
+
+The bankruptcy price solves the same equation with no maintenance requirement (equity = 0).
 A price that does not exist (fully collateralized) is ``None``, never a negative number.
 """
 
