@@ -13,7 +13,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -279,11 +278,15 @@ def main() -> None:
     except UsageError as exc:
         _fail(f"error: {exc}")
         sys.exit(2)
-    except click.exceptions.Abort:
-        sys.exit(130)
-    except click.ClickException as exc:  # click's own usage errors, with their message
-        _fail(f"error: {exc.format_message()}")
-        sys.exit(exc.exit_code)
+    except Exception as exc:
+        # Usage errors of the command-line parser (typer bundles its own click): one line too.
+        describe = getattr(exc, "format_message", None)
+        if callable(describe):
+            _fail(f"error: {describe()}")
+            sys.exit(int(getattr(exc, "exit_code", 2)))
+        if type(exc).__name__ == "Abort":
+            sys.exit(130)
+        raise
 
 
 if __name__ == "__main__":

@@ -183,3 +183,10 @@ class TestBadInput:
         done = isocross("risk", str(tmp_path / "nope.json"))
         assert done.returncode == 2
         assert "cannot read" in done.stderr
+
+
+def test_unknown_option_is_one_line() -> None:
+    done = isocross("risk", "--bogus")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == ["error: No such option: --bogus"]
