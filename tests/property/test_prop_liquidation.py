@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from prop_support import (
     BINANCE,
@@ -31,7 +31,7 @@ from isocross.margin.liquidation import Leg, bankruptcy_price, liquidation_price
 from isocross.margin.position import Position
 from isocross.model.enums import MarginMode, PositionMode, PositionSide
 from isocross.model.instrument import Instrument
-from isocross.model.money import CONTEXT, ZERO, exponent, round_nearest
+from isocross.model.money import CONTEXT, ZERO, exponent, round_down, round_nearest
 
 RATIO_TOLERANCE = D("1e-20")
 
@@ -76,30 +76,65 @@ class Case:
     def grid(self) -> list[Decimal]:
         """Prices from 10^-20 to 10^20 times the first entry price (geometric)."""
         ep = self.legs[0].entry_price
+        cap = self.inst.tiers.max_notional
         with localcontext(CONTEXT):
-            return [
+            prices = [
                 ep * D(10) ** -20,
                 *(ep * D(10) ** (D(k) / 4) for k in range(-40, 41)),
                 ep * D(10) ** 20,
             ]
+            # Beyond the last tier's cap no position can exist: no liquidation price there.
+            return [
+                p
+                for p in prices
+                if cap is None or all(self.inst.notional(leg.qty, p) <= cap for leg in self.legs)
+            ]
+
+
+def _size(draw: st.DrawFn, inst: Instrument, entry: Decimal) -> Decimal:
+    """A position size; for a capped table, at most a sixth of the cap at ``entry``.
+
+    Positions (and the marks below, within 2× of entry) then stay inside the table the venue
+    admits, whatever the direction the price takes to reach the mark.
+    """
+    cap = inst.tiers.max_notional
+    if cap is None:
+        return draw(quantities(inst))
+    notional = ratio_of(cap, draw(st.integers(1, 1000)), per=6000)
+    with localcontext(CONTEXT):
+        if is_inverse(inst):
+            raw = notional * entry / inst.contract_size
+        else:
+            raw = notional / (inst.contract_size * entry)
+    return max(inst.step_size, round_down(raw, inst.step_size))
 
 
 @st.composite
 def cases(draw: st.DrawFn, *, cross: bool | None = None, hedge: bool | None = None) -> Case:
+    """Legs that the venue admits (inside the tier table at entry and at mark) and their backing."""
     inst = draw(instruments())
     if hedge is None:
         hedge = draw(st.booleans())
     if cross is None:
         cross = draw(st.booleans())
     entry = draw(prices())
-    qty = draw(quantities(inst))
+    qty = _size(draw, inst, entry)
     legs = [Leg(qty if draw(st.booleans()) else -qty, entry)]
     if hedge:
         other_entry = ratio_of(entry, draw(st.integers(500, 2000)))
-        legs = [Leg(qty, entry), Leg(-draw(quantities(inst)), other_entry)]
+        legs = [Leg(qty, entry), Leg(-_size(draw, inst, other_entry), other_entry)]
     scale = sum((inst.notional(leg.qty, leg.entry_price) for leg in legs), ZERO)
     wallet = money(inst, ratio_of(scale, draw(st.integers(0, 3000))))
-    mark = ratio_of(entry, draw(st.integers(1, 3000)))
+    if inst.tiers.max_notional is None:
+        mark = ratio_of(entry, draw(st.integers(1, 3000)))
+    else:
+        mark = ratio_of(entry, draw(st.integers(500, 2000)))
+    cap = inst.tiers.max_notional
+    # One contract can outweigh a tiny synthetic table: such a position cannot exist.
+    assume(
+        cap is None
+        or all(inst.notional(leg.qty, p) <= cap for leg in legs for p in (leg.entry_price, mark))
+    )
     if not cross:
         return Case(inst, tuple(legs), wallet, mark)
     other_pnl = ratio_of(scale, draw(st.integers(-1000, 1000)))
@@ -209,9 +244,9 @@ def test_equity_is_zero_at_the_bankruptcy_price(case: Case) -> None:
     size = case.inst.contract_size
     with localcontext(CONTEXT):
         if is_inverse(case.inst):
-            terms = sum((abs(leg.qty) * size * (1 / leg.entry_price + 1 / bp) for leg in case.legs))
+            terms = sum(abs(leg.qty) * size * (1 / leg.entry_price + 1 / bp) for leg in case.legs)
         else:
-            terms = sum((abs(leg.qty) * size * (leg.entry_price + bp) for leg in case.legs))
+            terms = sum(abs(leg.qty) * size * (leg.entry_price + bp) for leg in case.legs)
         scale = abs(case.wallet) + abs(case.other_pnl) + terms
         assert abs(case.equity(bp)) <= scale * D("1e-40"), (bp, case.equity(bp))
 

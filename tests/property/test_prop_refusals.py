@@ -72,15 +72,49 @@ class AccountMachine(RuleBasedStateMachine):
 
     def attempt(self, name: str, command: Any) -> None:
         before = self.state()
+        refusal: IsocrossError | None = None
         try:
             command()
-        except IsocrossError as refusal:
-            event(f"{name} refused: {refusal.code}")
-            assert self.state() == before, f"{name} was refused ({refusal}) but changed state"
-        else:
+        except IsocrossError as error:
+            refusal = error
+        if refusal is None:
             event(f"{name} accepted")
+            return
+        event(f"{name} refused: {refusal.code}")
+        assert self.state() == before, f"{name} was refused ({refusal}) but changed state"
+
+    def side_for(self, pick: int, any_side: PositionSide, long: bool) -> PositionSide:
+        """Mostly the side the position mode expects; sometimes a wrong one."""
+        if pick == 0:
+            return any_side
+        if self.account.position_mode is PositionMode.ONE_WAY:
+            return PositionSide.BOTH
+        return PositionSide.LONG if long else PositionSide.SHORT
+
+    def target(
+        self, pick: int, index: int, symbol: str, side: PositionSide
+    ) -> tuple[str, PositionSide]:
+        """Mostly an open position (isolated first); sometimes the symbol and side given."""
+        open_legs = sorted(
+            self.account.positions(), key=lambda p: (p.margin_mode is MarginMode.CROSS, p.symbol)
+        )
+        if pick == 0 or not open_legs:
+            return symbol, side
+        pos = open_legs[index % len(open_legs) if index % 2 else 0]
+        return pos.symbol, pos.side
 
     # ------------------------------------------------------------------ commands
+    @rule(
+        asset=st.sampled_from(ASSETS),
+        mantissa=st.integers(1, 10**6),
+        places=st.integers(0, 3) | st.integers(0, 8),
+    )
+    def fund(self, asset: str, mantissa: int, places: int) -> None:
+        """A valid deposit moved straight into the futures wallet."""
+        amount = D(mantissa).scaleb(-places) * (D(1) if asset != "BTC" else D("0.0001"))
+        self.attempt("deposit", lambda: self.account.deposit(asset, amount))
+        self.attempt("transfer_to_futures", lambda: self.account.transfer_to_futures(asset, amount))
+
     @rule(asset=st.sampled_from(ASSETS), amount=amounts)
     def deposit(self, asset: str, amount: Decimal) -> None:
         self.attempt("deposit", lambda: self.account.deposit(asset, amount))
@@ -123,8 +157,10 @@ class AccountMachine(RuleBasedStateMachine):
     @rule(
         symbol=st.sampled_from(SYMBOLS),
         side=st.sampled_from(Side),
-        position_side=st.sampled_from(SIDES),
-        steps=st.integers(1, 3000) | st.integers(1, 10**6),
+        pick=st.integers(0, 9),
+        any_side=st.sampled_from(SIDES),
+        leg_long=st.integers(0, 4).map(bool),
+        steps=st.integers(1, 300) | st.integers(1, 10**6),
         slip=st.integers(900, 1100),
         fee=st.sampled_from([ZERO, D("0.01"), D("0.000000001")]),
     )
@@ -132,7 +168,9 @@ class AccountMachine(RuleBasedStateMachine):
         self,
         symbol: str,
         side: Side,
-        position_side: PositionSide,
+        pick: int,
+        any_side: PositionSide,
+        leg_long: bool,
         steps: int,
         slip: int,
         fee: Decimal,
@@ -140,6 +178,8 @@ class AccountMachine(RuleBasedStateMachine):
         inst = BINANCE.instrument(symbol)
         qty = inst.step_size * steps
         price = ratio_of(self.marks[symbol], slip)
+        # Mostly open or add on the leg of the fill's direction; sometimes reduce the other leg.
+        position_side = self.side_for(pick, any_side, (side is Side.BUY) == leg_long)
         self.attempt(
             "apply_fill",
             lambda: self.account.apply_fill(
@@ -147,15 +187,87 @@ class AccountMachine(RuleBasedStateMachine):
             ),
         )
 
-    @rule(symbol=st.sampled_from(SYMBOLS), position_side=st.sampled_from(SIDES), amount=amounts)
-    def add_margin(self, symbol: str, position_side: PositionSide, amount: Decimal) -> None:
+    @rule(
+        symbol=st.sampled_from(SYMBOLS),
+        slip=st.integers(1, 3000),
+        pick=st.integers(0, 9),
+        any_side=st.sampled_from(SIDES),
+        leg_long=st.booleans(),
+        part=st.integers(1, 4),
+    )
+    def close(
+        self,
+        symbol: str,
+        slip: int,
+        pick: int,
+        any_side: PositionSide,
+        leg_long: bool,
+        part: int,
+    ) -> None:
+        """Reduce or close an open leg (by a quarter … all of it) at any price."""
+        symbol, position_side = self.target(
+            pick, part + slip, symbol, self.side_for(pick, any_side, leg_long)
+        )
+        pos = self.account.position(symbol, position_side)
+        if pos is None:
+            return
+        inst = BINANCE.instrument(symbol)
+        steps = int(abs(pos.qty) / inst.step_size)
+        qty = inst.step_size * max(1, steps * part // 4)
+        side = Side.SELL if pos.qty > 0 else Side.BUY
+        price = ratio_of(self.marks[symbol], slip)
+        self.attempt(
+            "close",
+            lambda: self.account.apply_fill(
+                symbol, side, qty, price, self.marks, position_side=position_side
+            ),
+        )
+
+    @rule(
+        symbol=st.sampled_from(SYMBOLS),
+        pick=st.integers(0, 9),
+        any_side=st.sampled_from(SIDES),
+        leg_long=st.booleans(),
+        index=st.integers(0, 20),
+        amount=amounts,
+    )
+    def add_margin(
+        self,
+        symbol: str,
+        pick: int,
+        any_side: PositionSide,
+        leg_long: bool,
+        index: int,
+        amount: Decimal,
+    ) -> None:
+        symbol, position_side = self.target(
+            pick, index, symbol, self.side_for(pick, any_side, leg_long)
+        )
         self.attempt(
             "add_isolated_margin",
             lambda: self.account.add_isolated_margin(symbol, amount, self.marks, position_side),
         )
 
-    @rule(symbol=st.sampled_from(SYMBOLS), position_side=st.sampled_from(SIDES), amount=amounts)
-    def remove_margin(self, symbol: str, position_side: PositionSide, amount: Decimal) -> None:
+    @rule(
+        symbol=st.sampled_from(SYMBOLS),
+        pick=st.integers(0, 9),
+        any_side=st.sampled_from(SIDES),
+        leg_long=st.booleans(),
+        index=st.integers(0, 20),
+        amount=amounts,
+    )
+    def remove_margin(
+        self,
+        symbol: str,
+        pick: int,
+        any_side: PositionSide,
+        leg_long: bool,
+        index: int,
+        amount: Decimal,
+    ) -> None:
+        symbol, position_side = self.target(
+            pick, index, symbol, self.side_for(pick, any_side, leg_long)
+        )
         self.attempt(
             "remove_isolated_margin",
             lambda: self.account.remove_isolated_margin(symbol, amount, self.marks, position_side),

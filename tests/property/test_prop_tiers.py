@@ -8,6 +8,7 @@ floors.
 from __future__ import annotations
 
 from decimal import Decimal, localcontext
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -49,7 +50,7 @@ def _check_monotone(table: TierTable, notionals: list[Decimal]) -> None:
         values = [table.maintenance_margin(n) for n in sorted(notionals)]
         assert table.maintenance_margin(ZERO) == 0
         assert all(v >= 0 for v in values)
-        assert all(a <= b for a, b in zip(values, values[1:], strict=False))
+        assert all(a <= b for a, b in pairwise(values))
 
 
 CATALOGUE_TABLES = [

@@ -344,16 +344,16 @@ class Account:
         self._settings[symbol] = replace(current, leverage=leverage)
         for p in legs:
             self._positions[(p.symbol, p.side)] = replace(p, leverage=leverage)
-        if current.margin_mode is MarginMode.CROSS and leverage < current.leverage:
-            pool = self.figures(marks).pools[inst.margin_asset.name]
-            if pool.available_balance < 0:
-                self._restore(before)
-                raise IsocrossError(
-                    ErrorCode.INSUFFICIENT_MARGIN,
-                    f"at {leverage}x the {inst.margin_asset.name} pool would need "
-                    f"{-pool.available_balance} more margin than it has",
-                    field="leverage",
-                )
+        pool = self.figures(marks).pools.get(inst.margin_asset.name)
+        tighter = current.margin_mode is MarginMode.CROSS and leverage < current.leverage
+        if tighter and pool is not None and pool.available_balance < 0:
+            self._restore(before)
+            raise IsocrossError(
+                ErrorCode.INSUFFICIENT_MARGIN,
+                f"at {leverage}x the {inst.margin_asset.name} pool would need "
+                f"{-pool.available_balance} more margin than it has",
+                field="leverage",
+            )
 
     # ----------------------------------------------------------------- isolated margin
     def add_isolated_margin(
