@@ -52,7 +52,8 @@ class TestSeedThousandDollarAccount:
     """Seed 004: $1,000, three $1,000 positions at 5x with $200 margin each; ETH −15 %."""
 
     @pytest.fixture(scope="class")
-    def report(self) -> Any:
+    @classmethod
+    def report(cls) -> Any:
         return run_json(
             "risk", "--example", "seed-1000", "--compare-modes", "--move", "ETHUSDT=-15%"
         )

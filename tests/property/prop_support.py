@@ -6,9 +6,11 @@ significant digits), so the tolerances in the tests are about the solver, not ab
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from decimal import Decimal, localcontext
+from typing import ParamSpec, TypeVar
 
 from hypothesis import strategies as st
 
@@ -19,6 +21,8 @@ from isocross.model.instrument import Instrument, Tier, TierTable, derive_cum
 from isocross.model.money import CONTEXT, ZERO, exponent, round_down
 
 D = Decimal
+P = ParamSpec("P")
+R = TypeVar("R")
 
 BINANCE = load_catalogue("binance")
 CATALOGUES: dict[str, Catalogue] = {venue: load_catalogue(venue) for venue in venues()}
@@ -148,3 +152,14 @@ def sign(value: Decimal) -> int:
 def catalogue_with(instrument: Instrument) -> Catalogue:
     """The Binance catalogue with ``instrument`` replacing the one of the same symbol."""
     return replace(BINANCE, instruments={**BINANCE.instruments, instrument.symbol: instrument})
+
+
+def exact(test: Callable[P, R]) -> Callable[P, R]:
+    """Run ``test`` at the core's 50-digit precision (also outside pytest's autouse fixture)."""
+
+    @functools.wraps(test)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        with localcontext(CONTEXT):
+            return test(*args, **kwargs)
+
+    return run

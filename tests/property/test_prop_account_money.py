@@ -10,7 +10,7 @@ from decimal import Decimal, localcontext
 
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
-from prop_support import BINANCE, D, catalogue_with, instruments, ratio_of
+from prop_support import BINANCE, D, catalogue_with, exact, instruments, ratio_of
 
 from isocross.margin.account import CLEARING, FEES, INSURANCE, Account
 from isocross.margin.position import Position
@@ -41,6 +41,7 @@ def _fees(draw: st.DrawFn) -> Decimal:
 
 @settings(max_examples=150, deadline=None)
 @given(data=st.data())
+@exact
 def test_isolated_loss_never_exceeds_the_isolated_wallet(data: st.DataObject) -> None:
     draw = data.draw
     inst: Instrument = draw(instruments())
@@ -187,6 +188,7 @@ def mixed_accounts(draw: st.DrawFn) -> tuple[Account, dict[str, Decimal]]:
 
 @settings(max_examples=150, deadline=None)
 @given(state=mixed_accounts(), shock=st.integers(1, 10_000))
+@exact
 def test_cross_margin_balance_is_wallet_plus_cross_pnl(
     state: tuple[Account, dict[str, Decimal]], shock: int
 ) -> None:
@@ -215,16 +217,16 @@ def test_cross_margin_balance_is_wallet_plus_cross_pnl(
                 BINANCE.instrument(p.symbol).maintenance_margin(p.qty, marks[p.symbol])
                 for p in cross
             ]
+            total = sum(exact_pnl, ZERO)
+            mm = sum(exact_mm, ZERO)
+            exact_balance = pool.wallet_balance + total
         assert pool.wallet_balance == account.cross_wallet(asset)
         assert pool.unrealized_pnl == sum((r.unrealized_pnl for r in rows), ZERO)
         assert pool.margin_balance == pool.wallet_balance + pool.unrealized_pnl
         # Each PnL is rounded down once: the pool's figure is within n quanta below the exact sum.
-        total = sum(exact_pnl, ZERO)
         assert 0 <= total - pool.unrealized_pnl < max(1, len(rows)) * quantum
         assert pool.unrealized_pnl == sum((round_down(x, quantum) for x in exact_pnl), ZERO)
         assert pool.maintenance_margin == sum((round_up(x, quantum) for x in exact_mm), ZERO)
-        exact_balance = pool.wallet_balance + total
-        mm = sum(exact_mm, ZERO)
         assert pool.liquidatable == (mm > 0 and exact_balance <= mm)
         isolated = [
             p

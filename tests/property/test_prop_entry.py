@@ -11,7 +11,7 @@ from decimal import Decimal, localcontext
 
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from prop_support import D, catalogue_with, instruments, is_inverse, prices, quantities
+from prop_support import D, catalogue_with, exact, instruments, is_inverse, prices, quantities
 
 from isocross.margin.account import Account
 from isocross.margin.position import ENTRY_EXTRA_PLACES, apply_fill
@@ -32,6 +32,7 @@ def _tolerance(inst: Instrument, qty: Decimal, entry: Decimal) -> Decimal:
 
 @settings(max_examples=300, deadline=None)
 @given(data=st.data())
+@exact
 def test_merged_position_pnl_is_the_sum_of_its_fills(data: st.DataObject) -> None:
     inst: Instrument = data.draw(instruments())
     sign = data.draw(st.sampled_from([1, -1]))
@@ -55,6 +56,7 @@ def test_merged_position_pnl_is_the_sum_of_its_fills(data: st.DataObject) -> Non
 
 @settings(max_examples=100, deadline=None)
 @given(data=st.data())
+@exact
 def test_account_fills_average_the_same_way(data: st.DataObject) -> None:
     """Through ``Account.apply_fill`` (cross, one-way or hedge): the figures agree too."""
     inst: Instrument = data.draw(instruments())

@@ -16,6 +16,7 @@ from prop_support import (
     BINANCE,
     D,
     equity_and_mm,
+    exact,
     instruments,
     is_inverse,
     money,
@@ -76,36 +77,29 @@ class Case:
     def grid(self) -> list[Decimal]:
         """Prices from 10^-20 to 10^20 times the first entry price (geometric)."""
         ep = self.legs[0].entry_price
-        cap = self.inst.tiers.max_notional
         with localcontext(CONTEXT):
-            prices = [
+            return [
                 ep * D(10) ** -20,
                 *(ep * D(10) ** (D(k) / 4) for k in range(-40, 41)),
                 ep * D(10) ** 20,
             ]
-            # Beyond the last tier's cap no position can exist: no liquidation price there.
-            return [
-                p
-                for p in prices
-                if cap is None or all(self.inst.notional(leg.qty, p) <= cap for leg in self.legs)
-            ]
 
 
-def _size(draw: st.DrawFn, inst: Instrument, entry: Decimal) -> Decimal:
-    """A position size; for a capped table, at most a sixth of the cap at ``entry``.
+def _size(draw: st.DrawFn, inst: Instrument, at: tuple[Decimal, Decimal]) -> Decimal:
+    """A position size; for a capped table, one the table admits at both prices ``at``.
 
-    Positions (and the marks below, within 2× of entry) then stay inside the table the venue
-    admits, whatever the direction the price takes to reach the mark.
+    Only the entry and the mark are held inside the table: prices the position has not
+    reached yet (its liquidation price among them) may take it past the last cap.
     """
     cap = inst.tiers.max_notional
     if cap is None:
         return draw(quantities(inst))
-    notional = ratio_of(cap, draw(st.integers(1, 1000)), per=6000)
+    notional = ratio_of(cap, draw(st.integers(1, 1000)))
     with localcontext(CONTEXT):
         if is_inverse(inst):
-            raw = notional * entry / inst.contract_size
+            raw = notional * min(at) / inst.contract_size
         else:
-            raw = notional / (inst.contract_size * entry)
+            raw = notional / (inst.contract_size * max(at))
     return max(inst.step_size, round_down(raw, inst.step_size))
 
 
@@ -118,23 +112,20 @@ def cases(draw: st.DrawFn, *, cross: bool | None = None, hedge: bool | None = No
     if cross is None:
         cross = draw(st.booleans())
     entry = draw(prices())
-    qty = _size(draw, inst, entry)
+    mark = ratio_of(entry, draw(st.integers(1, 3000)))
+    qty = _size(draw, inst, (entry, mark))
     legs = [Leg(qty if draw(st.booleans()) else -qty, entry)]
     if hedge:
         other_entry = ratio_of(entry, draw(st.integers(500, 2000)))
-        legs = [Leg(qty, entry), Leg(-_size(draw, inst, other_entry), other_entry)]
-    scale = sum((inst.notional(leg.qty, leg.entry_price) for leg in legs), ZERO)
-    wallet = money(inst, ratio_of(scale, draw(st.integers(0, 3000))))
-    if inst.tiers.max_notional is None:
-        mark = ratio_of(entry, draw(st.integers(1, 3000)))
-    else:
-        mark = ratio_of(entry, draw(st.integers(500, 2000)))
+        legs = [Leg(qty, entry), Leg(-_size(draw, inst, (other_entry, mark)), other_entry)]
     cap = inst.tiers.max_notional
     # One contract can outweigh a tiny synthetic table: such a position cannot exist.
     assume(
         cap is None
         or all(inst.notional(leg.qty, p) <= cap for leg in legs for p in (leg.entry_price, mark))
     )
+    scale = sum((inst.notional(leg.qty, leg.entry_price) for leg in legs), ZERO)
+    wallet = money(inst, ratio_of(scale, draw(st.integers(0, 3000))))
     if not cross:
         return Case(inst, tuple(legs), wallet, mark)
     other_pnl = ratio_of(scale, draw(st.integers(-1000, 1000)))
@@ -174,6 +165,7 @@ def assert_nearest_root(case: Case, lp: Decimal) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(case=cases())
+@exact
 def test_margin_ratio_is_one_at_the_liquidation_price(case: Case) -> None:
     lp = case.lp()
     if lp is None:
@@ -186,6 +178,7 @@ def test_margin_ratio_is_one_at_the_liquidation_price(case: Case) -> None:
 
 @settings(max_examples=100, deadline=None)
 @given(case=cases(cross=False, hedge=False))
+@exact
 def test_isolated_single_leg_ratio_is_one(case: Case) -> None:
     lp = case.lp()
     if lp is None:
@@ -196,6 +189,7 @@ def test_isolated_single_leg_ratio_is_one(case: Case) -> None:
 
 @settings(max_examples=100, deadline=None)
 @given(case=cases(hedge=True))
+@exact
 def test_hedged_pair_ratio_is_one(case: Case) -> None:
     lp = case.lp()
     if lp is None:
@@ -216,6 +210,7 @@ def _extended_lp(case: Case, wallet: Decimal) -> Decimal | str:
 
 @settings(max_examples=300, deadline=None)
 @given(case=cases(hedge=False), extra=st.integers(1, 10**12))
+@exact
 def test_more_margin_moves_liquidation_price_away(case: Case, extra: int) -> None:
     """More wallet: a long's LP strictly lower (or none), a short's strictly higher (or none)."""
     more = case.wallet + D(extra).scaleb(-case.inst.margin_asset.precision)
@@ -234,6 +229,7 @@ def test_more_margin_moves_liquidation_price_away(case: Case, extra: int) -> Non
 
 @settings(max_examples=300, deadline=None)
 @given(case=cases())
+@exact
 def test_equity_is_zero_at_the_bankruptcy_price(case: Case) -> None:
     bp = case.bp()
     if bp is None:
@@ -253,6 +249,7 @@ def test_equity_is_zero_at_the_bankruptcy_price(case: Case) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(case=cases(hedge=False))
+@exact
 def test_bankruptcy_lies_beyond_liquidation(case: Case) -> None:
     """A single leg goes bankrupt only after it is liquidated (maintenance is positive)."""
     lp, bp = case.lp(), case.bp()
@@ -315,6 +312,7 @@ def cross_accounts(draw: st.DrawFn) -> tuple[Account, dict[str, Decimal], str]:
 
 @settings(max_examples=100, deadline=None)
 @given(state=cross_accounts())
+@exact
 def test_account_liquidation_price_makes_the_cross_pool_ratio_one(
     state: tuple[Account, dict[str, Decimal], str],
 ) -> None:

@@ -154,11 +154,3 @@ class TestHedge:
         lp = liquidation_price(b, legs, D(1000), mark=D(50000))
         assert lp is not None
         assert lp > D(50000)
-
-
-def test_root_beyond_the_tier_table_is_no_price() -> None:
-    # Net long 0.01 BTC hedged in cross with 1,000: never liquidated on the way down; the only
-    # root is where the legs would be worth more than the last tier's cap (1.8e9), so: none.
-    b = inst("BTCUSDT")
-    legs = [Leg(D("0.02"), D(100000)), Leg(D("-0.01"), D(100000))]
-    assert liquidation_price(b, legs, D(1000), mark=D(100000)) is None

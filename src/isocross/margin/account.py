@@ -330,8 +330,9 @@ class Account:
         for p in legs:
             if current.margin_mode is MarginMode.ISOLATED and leverage < p.leverage:
                 wallet = self.isolated_wallet(symbol, p.side)
-                balance = wallet + inst.unrealized_pnl(p.qty, p.entry_price, marks[symbol])
-                need = round_up(inst.notional(p.qty, marks[symbol]) / leverage, quantum)
+                with localcontext(CONTEXT):
+                    balance = wallet + inst.unrealized_pnl(p.qty, p.entry_price, marks[symbol])
+                    need = round_up(inst.notional(p.qty, marks[symbol]) / leverage, quantum)
                 if balance < need:
                     raise IsocrossError(
                         ErrorCode.ISOLATED_LEVERAGE_REDUCTION,
@@ -344,9 +345,9 @@ class Account:
         self._settings[symbol] = replace(current, leverage=leverage)
         for p in legs:
             self._positions[(p.symbol, p.side)] = replace(p, leverage=leverage)
-        pool = self.figures(marks).pools.get(inst.margin_asset.name)
         tighter = current.margin_mode is MarginMode.CROSS and leverage < current.leverage
-        if tighter and pool is not None and pool.available_balance < 0:
+        pool = self.figures(marks).pools.get(inst.margin_asset.name) if tighter else None
+        if pool is not None and pool.available_balance < 0:
             self._restore(before)
             raise IsocrossError(
                 ErrorCode.INSUFFICIENT_MARGIN,
@@ -509,15 +510,17 @@ class Account:
     ) -> None:
         """Release the closed share of the isolated wallet plus realized PnL to the cross wallet.
 
-        The remaining wallet keeps ``W·(1 − closed/|q|)`` so the rest's liquidation price is
-        unchanged; a loss beyond the whole isolated wallet is charged to the insurance fund.
+        The remaining wallet keeps ``W·(1 − closed/|q|)`` (pro rata, as Bybit documents; the
+        rest's liquidation price is unchanged when its tier's ``cum`` is 0); a loss beyond the
+        whole isolated wallet is charged to the insurance fund.
         """
         if closed == 0:
             return
         asset = inst.margin_asset.name
         wallet = self.ledger.balance(iso, asset)
         quantum = exponent(inst.margin_asset.precision)
-        keep = round_up(wallet * (abs(pos.qty) - closed) / abs(pos.qty), quantum)
+        with localcontext(CONTEXT):
+            keep = round_up(wallet * (abs(pos.qty) - closed) / abs(pos.qty), quantum)
         self.ledger.post(CLEARING, iso, asset, realized, "realized pnl")
         after = wallet + realized
         if after < 0:

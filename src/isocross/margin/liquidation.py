@@ -22,8 +22,10 @@ is the only one: that case first walks from the tier at mark (Binance's recomput
 steps at most) and enumerates segments only if the walk does not settle.
 
 The bankruptcy price solves the same equation with no maintenance requirement (equity = 0).
-A price that does not exist (fully collateralized, or only reachable where a leg would be worth
-more than the venue's last tier admits) is ``None``, never a negative number.
+A price that does not exist (fully collateralized) is ``None``, never a negative number. Beyond
+the last tier's cap the last tier's rate keeps applying: a position opened inside the table can be
+pushed past it by the price (a short's linear notional, a long's inverse one), and its
+liquidation price is still reported there.
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ def liquidation_price(
         if len(legs) == 1:
             found = _walk_tiers(instrument, legs[0], base, mark)
             if found is not None:
-                return found if _within_table(instrument, legs, found) else None
+                return found
         bounds = [ZERO, *_breakpoints(instrument, legs)]
         roots: list[Decimal] = []
         for i, low in enumerate(bounds):
@@ -111,17 +113,9 @@ def liquidation_price(
             root = _solve_segment(instrument, legs, tiers, base)
             if root is not None and low <= root and (high is None or root <= high):
                 roots.append(root)
-        roots = [r for r in roots if _within_table(instrument, legs, r)]
         if not roots:
             return None
         return min(roots, key=lambda p: abs(p - mark))
-
-
-def _within_table(instrument: Instrument, legs: Sequence[Leg], price: Decimal) -> bool:
-    """A root where some leg would be worth more than the tier table admits is unreachable:
-    no such position can exist on the venue, so it is reported as no liquidation price."""
-    cap = instrument.tiers.max_notional
-    return cap is None or all(instrument.notional(leg.qty, price) <= cap for leg in legs)
 
 
 def _walk_tiers(instrument: Instrument, leg: Leg, base: Decimal, mark: Decimal) -> Decimal | None:

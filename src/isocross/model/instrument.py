@@ -14,12 +14,12 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Protocol
 
 from isocross.model.enums import ContractType
 from isocross.model.errors import ErrorCode, IsocrossError
-from isocross.model.money import ZERO
+from isocross.model.money import CONTEXT, ZERO
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +40,9 @@ class Tier:
 def derive_cum(floors: Sequence[Decimal], rates: Sequence[Decimal]) -> list[Decimal]:
     """Maintenance amounts by ``cum_k = cum_{k−1} + floor_k·(mmr_k − mmr_{k−1})``."""
     cums = [ZERO]
-    for k in range(1, len(rates)):
-        cums.append(cums[-1] + floors[k] * (rates[k] - rates[k - 1]))
+    with localcontext(CONTEXT):
+        for k in range(1, len(rates)):
+            cums.append(cums[-1] + floors[k] * (rates[k] - rates[k - 1]))
     return cums
 
 
