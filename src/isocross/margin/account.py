@@ -33,6 +33,7 @@ from isocross.model.ledger import Ledger
 from isocross.model.money import CONTEXT, ZERO, exponent, round_down, round_up
 
 DEPOSITS = "external:deposits"
+WITHDRAWALS = "external:withdrawals"
 CLEARING = "exchange:clearing"
 FEES = "exchange:fees"
 INSURANCE = "exchange:insurance"
@@ -59,6 +60,8 @@ class OpenOrder:
     qty: Decimal
     price: Decimal
     reduce_only: bool = False
+    reserved_margin: Decimal | None = None
+    """Margin the order holds (IM plus open loss, set by the exchange); ``None``: N/leverage."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +147,8 @@ class Account:
         inst = self.catalogue.instrument(order.symbol)
         if order.reduce_only:
             return ZERO
+        if order.reserved_margin is not None:
+            return order.reserved_margin
         with localcontext(CONTEXT):
             value = inst.notional(order.qty, order.price) / self.settings(order.symbol).leverage
         return round_up(value, exponent(inst.margin_asset.precision))
@@ -413,12 +418,27 @@ class Account:
     def add_open_order(self, order: OpenOrder) -> None:
         """Record a resting order so it reserves margin and blocks mode changes."""
         self.catalogue.instrument(order.symbol)
-        self._check_position_side(order.position_side)
+        self.check_position_side(order.position_side)
         self._settings[order.symbol] = self.settings(order.symbol)  # pinned while trading
         self._orders[order.order_id] = order
 
     def remove_open_order(self, order_id: str) -> OpenOrder:
         return self._orders.pop(order_id)
+
+    def replace_open_order(self, order: OpenOrder) -> None:
+        """Update a resting order after a partial fill or an amendment."""
+        self._orders[order.order_id] = order
+
+    def withdraw(self, asset: str, amount: Decimal) -> None:
+        """Spot wallet → outside."""
+        amount = self._amount(asset, amount)
+        if amount > self.spot_balance(asset):
+            raise IsocrossError(
+                ErrorCode.INSUFFICIENT_BALANCE,
+                f"spot wallet holds {self.spot_balance(asset)} {asset}, cannot withdraw {amount}",
+                field="amount",
+            )
+        self.ledger.post(self.spot_account(), WITHDRAWALS, asset, amount, "withdrawal")
 
     # ----------------------------------------------------------------- fills
     def apply_fill(
@@ -431,15 +451,17 @@ class Account:
         *,
         position_side: PositionSide = PositionSide.BOTH,
         fee: Decimal = ZERO,
+        enforce: bool = True,
     ) -> Decimal:
         """Apply a trade to the position; returns the realized PnL (settled, rounded down).
 
         Refused, with nothing changed, when it would exceed the tier's leverage, when an
         isolated opening cannot be funded from the cross wallet, or when a hedge leg would be
-        reduced past zero.
+        reduced past zero. With ``enforce=False`` (the fill of an order the exchange already
+        accepted and reserved margin for) the margin and tier checks are skipped.
         """
         inst = self.catalogue.instrument(symbol)
-        self._check_position_side(position_side)
+        self.check_position_side(position_side)
         if qty <= 0 or price <= 0:
             raise IsocrossError(
                 ErrorCode.INVALID_INPUT,
@@ -466,7 +488,11 @@ class Account:
         with localcontext(CONTEXT):
             outcome = apply_fill(inst, pos.qty, pos.entry_price, signed, price)
             exposure = inst.notional(outcome.qty, marks.get(symbol, price))
-        if outcome.opened_qty > 0 and settings.leverage > inst.tiers.max_leverage_for(exposure):
+        if (
+            enforce
+            and outcome.opened_qty > 0
+            and settings.leverage > inst.tiers.max_leverage_for(exposure)
+        ):
             raise IsocrossError(
                 ErrorCode.LEVERAGE_EXCEEDS_TIER,
                 f"a {symbol} position worth {exposure:.2f} {asset} allows at most "
@@ -492,11 +518,14 @@ class Account:
                     with localcontext(CONTEXT):
                         margin = inst.notional(outcome.opened_qty, price) / settings.leverage
                     margin = round_up(margin, quantum)
-                    self._require_available(asset, margin, {**marks, symbol: price}, iso_open=True)
+                    if enforce:
+                        self._require_available(
+                            asset, margin, {**marks, symbol: price}, iso_open=True
+                        )
                     self.ledger.post(self.futures_account(), iso, asset, margin, "isolated margin")
             else:
                 self.ledger.post(CLEARING, self.futures_account(), asset, realized, "realized pnl")
-                if outcome.opened_qty > 0:
+                if enforce and outcome.opened_qty > 0:
                     self._require_available(asset, ZERO, {**marks, symbol: price}, iso_open=False)
             if fee:
                 self.ledger.post(self.futures_account(), FEES, asset, round_up(fee, quantum), "fee")
@@ -550,7 +579,7 @@ class Account:
 
     def _isolated_position(self, symbol: str, side: PositionSide) -> tuple[Instrument, Position]:
         inst = self.catalogue.instrument(symbol)
-        self._check_position_side(side)
+        self.check_position_side(side)
         if self.settings(symbol).margin_mode is not MarginMode.ISOLATED:
             raise IsocrossError(
                 ErrorCode.ISOLATED_ONLY,
@@ -565,7 +594,8 @@ class Account:
             )
         return inst, pos
 
-    def _check_position_side(self, side: PositionSide) -> None:
+    def check_position_side(self, side: PositionSide) -> None:
+        """Refuse a position side that does not fit the account's position mode (-4061)."""
         hedge = self.position_mode is PositionMode.HEDGE
         if hedge == (side is PositionSide.BOTH):
             allowed = "LONG or SHORT" if hedge else "BOTH"
@@ -614,7 +644,7 @@ class Account:
     def restore_position(self, position: Position, isolated_margin: Decimal = ZERO) -> None:
         """Place a position as it stands (a scenario or snapshot), funding its isolated wallet
         from outside. Trading goes through :meth:`apply_fill`; this is for loading state."""
-        self._check_position_side(position.side)
+        self.check_position_side(position.side)
         inst = self.catalogue.instrument(position.symbol)
         self._settings[position.symbol] = replace(
             self.settings(position.symbol),
