@@ -449,3 +449,96 @@ class TestBookBehaviour:
         assert any(
             isinstance(e, OrderUpdated) and e.reason == "self-trade prevention" for e in out.events
         )
+
+
+class TestMoreOrderTypes:
+    def test_trailing_stop_waits_for_its_activation_price(self, ex: Exchange) -> None:
+        ok(buy(ex, "alice", "1"))
+        ok(
+            ex.handle(
+                c.PlaceOrder(
+                    "alice",
+                    BTC,
+                    Side.SELL,
+                    OrderType.TRAILING_STOP_MARKET,
+                    D(1),
+                    reduce_only=True,
+                    callback_rate=D("0.01"),
+                    activation_price=D(52_000),
+                )
+            )
+        )
+        # Before activation a 1 % dip does nothing…
+        ok(ex.handle(c.SetMarkPrice(BTC, D(51_000))))
+        ok(ex.handle(c.SetMarkPrice(BTC, D(50_400))))
+        assert ex.accounts["alice"].position(BTC) is not None
+        # …after it, the highest price (53,000) sets the stop at 52,470.
+        for price in (52_000, 53_000):
+            ok(ex.handle(c.SetMarkPrice(BTC, D(price))))
+        for cmd in MarketMaker("maker", BTC, D(1)).quotes(ex, D(52_400)):
+            ex.handle(cmd)
+        ok(ex.handle(c.SetMarkPrice(BTC, D(52_500))))
+        assert ex.accounts["alice"].position(BTC) is not None
+        ok(ex.handle(c.SetMarkPrice(BTC, D(52_400))))
+        assert ex.accounts["alice"].position(BTC) is None
+
+    def test_stop_limit_rests_after_triggering(self, ex: Exchange) -> None:
+        ok(buy(ex, "alice", "1"))
+        placed = ok(
+            ex.handle(
+                c.PlaceOrder(
+                    "alice",
+                    BTC,
+                    Side.SELL,
+                    OrderType.STOP,
+                    D(1),
+                    price=D(47_600),
+                    stop_price=D(48_000),
+                    reduce_only=True,
+                )
+            )
+        )
+        order_id = next(e.order_id for e in placed.events if isinstance(e, OrderUpdated))
+        ok(ex.handle(c.CancelAll("maker", BTC)))  # nobody to sell to
+        ok(ex.handle(c.SetMarkPrice(BTC, D(47_900))))
+        assert ex.orders[order_id].status is OrderStatus.NEW
+        assert ex.depth(BTC)[1][0] == (D("47600.00"), D("1.000"))  # now resting as a limit
+
+    def test_ioc_remainder_expires(self, ex: Exchange) -> None:
+        out = ok(
+            ex.handle(
+                c.PlaceOrder(
+                    "alice",
+                    BTC,
+                    Side.BUY,
+                    OrderType.LIMIT,
+                    D(3),
+                    D("50020.00"),
+                    time_in_force=TimeInForce.IOC,
+                )
+            )
+        )
+        assert sum(f.qty for f in fills(out, "alice")) == D(2)
+        assert [
+            e.status for e in out.events if isinstance(e, OrderUpdated) and e.account_id == "alice"
+        ][-1] is OrderStatus.EXPIRED
+        assert ex.depth(BTC)[0][0][0] == D("49990.00")  # nothing rested on the bid
+
+    def test_self_trade_prevention_expire_maker(self, ex: Exchange) -> None:
+        out = ok(
+            ex.handle(
+                c.PlaceOrder(
+                    "maker",
+                    BTC,
+                    Side.BUY,
+                    OrderType.LIMIT,
+                    D(1),
+                    D("50010.00"),
+                    stp=c.SelfTradePrevention.EXPIRE_MAKER,
+                )
+            )
+        )
+        assert not any(isinstance(e, Trade) for e in out.events)
+        # Its own ask at 50,010 expired; the buy now rests as the best bid.
+        assert ex.depth(BTC)[0][0] == (D("50010.00"), D("1.000"))
+        assert ex.depth(BTC)[1][0][0] == D("50020.00")

@@ -176,6 +176,17 @@ class Exchange:
         ticks = self.books[symbol].last_price
         return None if ticks is None else ticks * self.catalogue.instrument(symbol).tick_size
 
+    def depth(
+        self, symbol: str, levels: int = 20
+    ) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+        """Depth snapshot: (bids best first, asks best first) as (price, quantity)."""
+        inst = self.catalogue.instrument(symbol)
+        bids, asks = self.books[symbol].depth(levels)
+        return (
+            [(p * inst.tick_size, q * inst.step_size) for p, q in bids],
+            [(p * inst.tick_size, q * inst.step_size) for p, q in asks],
+        )
+
     def open_orders(self, account_id: str, symbol: str | None = None) -> list[Order]:
         return [
             o
@@ -502,14 +513,14 @@ class Exchange:
         if side is Side.BUY and price > mark * (ONE + self.price_band):
             raise _bad(
                 ErrorCode.PRICE_ABOVE_BAND,
-                f"a buy limit can be at most {mark * (ONE + self.price_band):f} "
+                f"a buy limit must be at most {mark * (ONE + self.price_band):f} "
                 f"({self.price_band:%} above mark {mark}), got {price}",
                 "price",
             )
         if side is Side.SELL and price < mark * (ONE - self.price_band):
             raise _bad(
                 ErrorCode.PRICE_BELOW_BAND,
-                f"a sell limit can be at least {mark * (ONE - self.price_band):f} "
+                f"a sell limit must be at least {mark * (ONE - self.price_band):f} "
                 f"({self.price_band:%} below mark {mark}), got {price}",
                 "price",
             )
