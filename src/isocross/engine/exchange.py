@@ -592,7 +592,7 @@ class Exchange:
             mark = self.mark(symbol)
             price = price if price is not None else self._market_estimate(side, mark)
             lev = leverage or acct.settings(symbol).leverage
-            pool = acct.figures(self.marks).pools.get(inst.margin_asset.name)
+            pool = acct.figures(self.marks, prices=False).pools.get(inst.margin_asset.name)
             available = max(ZERO, pool.available_balance) if pool else ZERO
             unit = inst.notional(ONE, price) / lev + max(
                 ZERO, -inst.unrealized_pnl(Decimal(side.sign), price, mark)
@@ -695,7 +695,7 @@ class Exchange:
             order.price,
             order.position_side,
         )
-        pool = acct.figures(self.marks).pools.get(inst.margin_asset.name)
+        pool = acct.figures(self.marks, prices=False).pools.get(inst.margin_asset.name)
         available = pool.available_balance if pool else ZERO
         if isinstance(cost, Decimal) and cost > available:
             raise _bad(

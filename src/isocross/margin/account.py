@@ -153,8 +153,9 @@ class Account:
             value = inst.notional(order.qty, order.price) / self.settings(order.symbol).leverage
         return round_up(value, exponent(inst.margin_asset.precision))
 
-    def figures(self, marks: Mapping[str, Decimal]) -> AccountFigures:
-        """Every position and pool figure at ``marks`` (one price per symbol held)."""
+    def figures(self, marks: Mapping[str, Decimal], *, prices: bool = True) -> AccountFigures:
+        """Every position and pool figure at ``marks`` (one price per symbol held);
+        ``prices=False`` leaves out liquidation and bankruptcy prices (for margin checks)."""
         self._require_marks(marks, {p.symbol for p in self.positions()})
         order_margin: dict[str, Decimal] = {}
         for order in self._orders.values():
@@ -173,6 +174,7 @@ class Account:
             isolated,
             order_margin,
             marks,
+            prices=prices,
         )
 
     # ----------------------------------------------------------------- money in and out
@@ -195,7 +197,7 @@ class Account:
     def transfer_to_spot(self, asset: str, amount: Decimal, marks: Mapping[str, Decimal]) -> None:
         """Futures (cross) wallet → spot wallet, up to the pool's max withdrawable."""
         amount = self._amount(asset, amount)
-        pool = self.figures(marks).pools.get(asset)
+        pool = self.figures(marks, prices=False).pools.get(asset)
         limit = pool.max_withdrawable if pool else ZERO
         if amount > limit:
             raise IsocrossError(
@@ -351,7 +353,9 @@ class Account:
         for p in legs:
             self._positions[(p.symbol, p.side)] = replace(p, leverage=leverage)
         tighter = current.margin_mode is MarginMode.CROSS and leverage < current.leverage
-        pool = self.figures(marks).pools.get(inst.margin_asset.name) if tighter else None
+        pool = (
+            self.figures(marks, prices=False).pools.get(inst.margin_asset.name) if tighter else None
+        )
         if pool is not None and pool.available_balance < 0:
             self._restore(before)
             raise IsocrossError(
@@ -372,7 +376,9 @@ class Account:
         """Move ``amount`` from the cross wallet into an isolated position's wallet."""
         inst, pos = self._isolated_position(symbol, side)
         amount = self._amount(inst.margin_asset.name, amount)
-        limit = self.figures(marks).pools[inst.margin_asset.name].max_addable_to_isolated
+        limit = (
+            self.figures(marks, prices=False).pools[inst.margin_asset.name].max_addable_to_isolated
+        )
         if amount > limit:
             raise IsocrossError(
                 ErrorCode.CROSS_BALANCE_INSUFFICIENT,
@@ -562,7 +568,7 @@ class Account:
     def _require_available(
         self, asset: str, extra: Decimal, marks: Mapping[str, Decimal], *, iso_open: bool
     ) -> None:
-        pool = self.figures(marks).pools[asset]
+        pool = self.figures(marks, prices=False).pools[asset]
         available = pool.available_balance
         if iso_open:
             available = min(

@@ -132,8 +132,14 @@ def compute_figures(
     isolated_wallets: Mapping[tuple[str, PositionSide], Decimal],
     order_margin: Mapping[str, Decimal],
     marks: Mapping[str, Decimal],
+    *,
+    prices: bool = True,
 ) -> AccountFigures:
-    """Figures of every open position and every margin asset's cross pool at ``marks``."""
+    """Figures of every open position and every margin asset's cross pool at ``marks``.
+
+    ``prices=False`` skips the liquidation and bankruptcy prices (reported ``None``): the
+    margin checks of every order and transfer need only the balances, not the solver.
+    """
     with localcontext(CONTEXT):
         exact: list[_Exact] = []
         for pos in positions:
@@ -159,7 +165,9 @@ def compute_figures(
             pool_pnl[e.instrument.margin_asset.name] += e.pnl
 
         rows = tuple(
-            _position_figures(e, cross, cross_wallets, isolated_wallets, pool_mm, pool_pnl)
+            _position_figures(
+                e, cross, cross_wallets, isolated_wallets, pool_mm, pool_pnl, prices=prices
+            )
             for e in exact
         )
         assets = set(cross_wallets) | set(order_margin) | {r.margin_asset for r in rows}
@@ -179,6 +187,8 @@ def _position_figures(
     isolated_wallets: Mapping[tuple[str, PositionSide], Decimal],
     pool_mm: Mapping[str, Decimal],
     pool_pnl: Mapping[str, Decimal],
+    *,
+    prices: bool = True,
 ) -> PositionFigures:
     pos, inst = e.position, e.instrument
     asset = inst.margin_asset.name
@@ -190,8 +200,8 @@ def _position_figures(
     if pos.margin_mode is MarginMode.ISOLATED:
         wallet = isolated_wallets.get((pos.symbol, pos.side), ZERO)
         legs = [Leg(pos.qty, pos.entry_price)]
-        liq = liquidation_price(inst, legs, wallet, mark=e.mark)
-        bust = bankruptcy_price(inst, legs, wallet)
+        liq = liquidation_price(inst, legs, wallet, mark=e.mark) if prices else None
+        bust = bankruptcy_price(inst, legs, wallet) if prices else None
         balance = wallet + pnl
         removable = max(ZERO, min(wallet - maintenance, balance - initial))
         iso: tuple[Decimal | None, ...] = (
@@ -207,10 +217,14 @@ def _position_figures(
         other_pnl = pool_pnl[asset] - sum((c.pnl for c in same), ZERO)
         wallet = cross_wallets.get(asset, ZERO)
         legs = [Leg(c.position.qty, c.position.entry_price) for c in same]
-        liq = liquidation_price(
-            inst, legs, wallet, mark=e.mark, other_pnl=other_pnl, other_maintenance=other_mm
+        liq = (
+            liquidation_price(
+                inst, legs, wallet, mark=e.mark, other_pnl=other_pnl, other_maintenance=other_mm
+            )
+            if prices
+            else None
         )
-        bust = bankruptcy_price(inst, legs, wallet, other_pnl=other_pnl)
+        bust = bankruptcy_price(inst, legs, wallet, other_pnl=other_pnl) if prices else None
         iso = (None, None, None, None)
         liquidatable = is_liquidatable(pool_mm[asset], wallet + pool_pnl[asset])
     return PositionFigures(
