@@ -1007,17 +1007,14 @@ class Exchange:
                 del self.conditionals[symbol][order.order_id]
                 self._order_event(order, f"triggered at {watched}")
                 acct = self.accounts[order.account_id]
-                live = replace(order, type=order.type.triggered_type)
                 try:
-                    self._check_executable(live, acct, inst)
+                    # Executes as a limit (STOP, TAKE_PROFIT) or market order; keeps its type.
+                    self._check_executable(order, acct, inst)
                 except IsocrossError as exc:
                     order.status = OrderStatus.EXPIRED
                     self._order_event(order, f"expired on trigger: {exc.message}")
                     continue
-                order.qty = live.qty
-                self.orders[order.order_id] = live
-                self._execute(live, acct, inst)
-                order.status, order.filled_qty = live.status, live.filled_qty
+                self._execute(order, acct, inst)
             if not fired or self.books[symbol].last_price == last_before:
                 return
 
