@@ -26,10 +26,11 @@ Structure
 ---------
 Each side keeps a dict from price to its level and a binary heap of prices (bids negated), so
 the best price is ``heap[0]`` in O(1) and adding or using up a level is O(log L). A level emptied
-away from the top is left in the heap and skipped when it surfaces (the heap is rebuilt when such
-stale entries outnumber the live levels). A level is a dict from order id to order: dicts keep
-insertion order, so the first entry is the oldest, appending is O(1) and a cancel anywhere in the
-queue is O(1). Orders are also indexed by id and by account.
+away from the top is left in the heap and skipped when it surfaces (the heap is rebuilt once
+such stale keys outnumber the live levels, plus some slack, so this is amortised O(1)). A level
+is a dict from order id to order: dicts keep insertion order, so the first entry is the oldest,
+appending is O(1) and a cancel anywhere in the queue is O(1). Orders are also indexed by id and
+by account.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from heapq import heapify, heappop, heappush, nlargest, nsmallest
-from typing import Any
+from typing import NamedTuple
 
 __all__ = ["Fill", "MatchResult", "OrderBook", "RestingOrder", "SelfTradePrevention"]
 
@@ -54,7 +55,12 @@ class SelfTradePrevention(StrEnum):
 
 @dataclass(slots=True)
 class RestingOrder:
-    """An order in the book. ``qty`` is what remains; the book updates it on partial fills."""
+    """An order in the book; the book owns it (change it only through ``reduce``/``cancel``).
+
+    ``qty`` is what remains: the book lowers it on partial fills and sets it to 0 when a fill
+    completes the order and removes it. Orders removed by ``cancel`` or by self-trade prevention
+    keep the qty they had left.
+    """
 
     order_id: str
     account_id: str
@@ -64,9 +70,8 @@ class RestingOrder:
     priority: int  # book-assigned arrival counter, lower = earlier
 
 
-@dataclass(frozen=True, slots=True)
-class Fill:
-    """One maker's part of a match, at the maker's price."""
+class Fill(NamedTuple):
+    """One maker's part of a match, at the maker's price (a named tuple: cheap and immutable)."""
 
     maker_order_id: str
     maker_account_id: str
@@ -75,8 +80,7 @@ class Fill:
     maker_remaining: int  # maker qty left after this fill (0 = fully filled and removed)
 
 
-@dataclass(frozen=True, slots=True)
-class MatchResult:
+class MatchResult(NamedTuple):
     """The outcome of :meth:`OrderBook.match`."""
 
     fills: tuple[Fill, ...]
@@ -85,46 +89,10 @@ class MatchResult:
     taker_expired_by_stp: bool  # True if STP stopped the taker (EXPIRE_TAKER / EXPIRE_BOTH)
 
 
-# The frozen dataclasses' generated ``__init__`` sets every field through ``object.__setattr__``,
-# which costs about twice as much as the whole rest of a fill. The matching loop builds them by
-# writing the slots directly instead; the objects are identical to ones built the ordinary way.
-_new = object.__new__
-
-
-def _slot_setter(cls: type, name: str) -> Any:
-    return cls.__dict__[name].__set__
-
-
-_f_maker_order_id = _slot_setter(Fill, "maker_order_id")
-_f_maker_account_id = _slot_setter(Fill, "maker_account_id")
-_f_price = _slot_setter(Fill, "price")
-_f_qty = _slot_setter(Fill, "qty")
-_f_maker_remaining = _slot_setter(Fill, "maker_remaining")
-_m_fills = _slot_setter(MatchResult, "fills")
-_m_remaining = _slot_setter(MatchResult, "remaining")
-_m_expired_makers = _slot_setter(MatchResult, "expired_makers")
-_m_taker_expired_by_stp = _slot_setter(MatchResult, "taker_expired_by_stp")
-
-
-def _fill(order_id: str, account_id: str, price: int, qty: int, maker_remaining: int) -> Fill:
-    fill: Fill = _new(Fill)
-    _f_maker_order_id(fill, order_id)
-    _f_maker_account_id(fill, account_id)
-    _f_price(fill, price)
-    _f_qty(fill, qty)
-    _f_maker_remaining(fill, maker_remaining)
-    return fill
-
-
 def _result(
     fills: tuple[Fill, ...], remaining: int, expired: tuple[RestingOrder, ...], stopped: bool
 ) -> MatchResult:
-    result: MatchResult = _new(MatchResult)
-    _m_fills(result, fills)
-    _m_remaining(result, remaining)
-    _m_expired_makers(result, expired)
-    _m_taker_expired_by_stp(result, stopped)
-    return result
+    return MatchResult(fills, remaining, expired, stopped)
 
 
 _NONE = SelfTradePrevention.NONE
@@ -306,7 +274,8 @@ class OrderBook:
                     continue
                 maker_qty = maker.qty
                 if maker_qty <= qty:
-                    fills.append(_fill(maker.order_id, maker.account_id, price, maker_qty, 0))
+                    maker.qty = 0
+                    fills.append(Fill(maker.order_id, maker.account_id, price, maker_qty, 0))
                     gone.append(maker)
                     qty -= maker_qty
                     if not qty:
@@ -314,7 +283,7 @@ class OrderBook:
                 else:
                     left = maker_qty - qty
                     maker.qty = left
-                    fills.append(_fill(maker.order_id, maker.account_id, price, qty, left))
+                    fills.append(Fill(maker.order_id, maker.account_id, price, qty, left))
                     qty = 0
                     break
             for maker in gone:

@@ -661,7 +661,7 @@ class Exchange:
             limit = self._band_limit(inst, order.side)
         if order.time_in_force is TimeInForce.FOK:
             exclude = acct.account_id if order.stp is not SelfTradePrevention.NONE else None
-            can = book.fillable(buy, self._lots(inst, order.remaining), limit, exclude)
+            can = book.fillable(buy, self._lots(inst, order.remaining), limit, exclude, order.stp)
             if can < self._lots(inst, order.remaining):
                 raise _bad(
                     ErrorCode.FOK_REJECTED,
