@@ -222,6 +222,25 @@ class OrderBook:
                     return qty
         return total
 
+    def makers(self, is_buy: bool, qty: int, limit: int | None) -> list[RestingOrder]:
+        """The resting orders a taker of ``qty`` would meet, in matching order (self-trade
+        prevention aside), up to the one that completes ``qty``."""
+        if is_buy:
+            levels, heap, sign = self._asks, self._ask_heap, 1
+        else:
+            levels, heap, sign = self._bids, self._bid_heap, -1
+        met: list[RestingOrder] = []
+        total = 0
+        for price in _best_first(levels, heap, sign):
+            if limit is not None and (price > limit if is_buy else price < limit):
+                break
+            for order in levels[price].values():
+                met.append(order)
+                total += order.qty
+                if total >= qty:
+                    return met
+        return met
+
     # ------------------------------------------------------------------ matching
 
     def match(

@@ -90,6 +90,7 @@ class Exchange:
         self.books = {s: OrderBook(s) for s in self.catalogue.instruments}
         self.orders: dict[str, Order] = {}
         self.conditionals: dict[str, dict[str, Order]] = {s: {} for s in self.catalogue.instruments}
+        self._reducing: dict[str, set[str]] = {s: set() for s in self.catalogue.instruments}
         self.marks: dict[str, Decimal] = {}
         self.index: dict[str, Decimal] = {}
         self.seq = 0
@@ -739,16 +740,17 @@ class Exchange:
             if order.price is not None
             else (self._band_limit(inst, order.side))
         )
-        result = book.match(
-            order.order_id,
-            acct.account_id,
-            buy,
-            self._lots(inst, order.remaining),
-            limit,
-            order.stp,
-        )
+        lots = self._lots(inst, order.remaining)
+        if self._reducing[inst.symbol]:
+            self._cap_reducing_makers(inst, buy, lots, limit)
+        result = book.match(order.order_id, acct.account_id, buy, lots, limit, order.stp)
         for fill in result.fills:
             self._settle(order, fill, inst)
+        # Clip reduce-only orders once the whole match is settled: a maker swept later in the
+        # same match must still find its order as it was when the book filled it.
+        involved = [acct.account_id, *(f.maker_account_id for f in result.fills)]
+        for account_id in dict.fromkeys(involved):
+            self._clip_reducing_orders(self.accounts[account_id], inst, skip=order.order_id)
         for maker in result.expired_makers:
             self._close_order(
                 self.orders[maker.order_id],
@@ -772,6 +774,8 @@ class Exchange:
                 order.order_id, acct.account_id, buy, limit, self._lots(inst, order.remaining)
             )
             reducing = order.reduce_only or self._reduces_leg(acct, order)
+            if reducing:
+                self._reducing[inst.symbol].add(order.order_id)
             cost = (
                 ZERO
                 if reducing
@@ -827,6 +831,7 @@ class Exchange:
                 )
                 if fill.maker_remaining == 0:
                     acct.remove_open_order(order.order_id)
+                    self._reducing[inst.symbol].discard(order.order_id)
                 else:
                     left = fill.maker_remaining * inst.step_size
                     share = (resting.reserved_margin or ZERO) * left / resting.qty
@@ -874,8 +879,45 @@ class Exchange:
                 qty=pos.qty if pos else ZERO,
                 entry_price=pos.entry_price if pos else ZERO,
             )
-        for account_id in {maker.account_id, taker.account_id}:
-            self._clip_reducing_orders(self.accounts[account_id], inst, skip=taker.order_id)
+
+    def _cap_reducing_makers(self, inst: Instrument, buy: bool, lots: int, limit: int) -> None:
+        """Before a sweep, shrink (or expire) each resting reduce-only order it would meet to what
+        its account can still reduce after the earlier makers of that account in the same sweep,
+        so a match never takes a reduce-only order past the position."""
+        used: dict[tuple[str, PositionSide], int] = {}
+        shrink: list[tuple[Order, int]] = []
+        left = lots
+        for maker in self.books[inst.symbol].makers(buy, lots, limit):
+            order = self.orders[maker.order_id]
+            key = (maker.account_id, order.position_side)
+            take = min(maker.qty, left)
+            if maker.order_id in self._reducing[inst.symbol]:
+                acct = self.accounts[maker.account_id]
+                room = self._lots(
+                    inst, self.reducible_qty(acct, inst.symbol, order.side, order.position_side)
+                ) - used.get(key, 0)
+                if room < maker.qty:
+                    shrink.append((order, max(room, 0)))
+                take = min(take, max(room, 0))
+            used[key] = used.get(key, 0) + take
+            left -= take
+            if left <= 0:
+                break
+        for order, room in shrink:
+            if room == 0:
+                self._close_order(order, OrderStatus.EXPIRED, "reduce-only: nothing to reduce")
+                continue
+            resting = next(
+                o
+                for o in self.accounts[order.account_id].open_orders(inst.symbol)
+                if o.order_id == order.order_id
+            )
+            self._touch(inst.symbol).reduce(order.order_id, room)
+            order.qty = order.filled_qty + room * inst.step_size
+            self.accounts[order.account_id].replace_open_order(
+                replace(resting, qty=room * inst.step_size)
+            )
+            self._order_event(order, "reduce-only clipped to the position")
 
     def _clip_reducing_orders(self, acct: Account, inst: Instrument, skip: str) -> None:
         """Resting reduce-only orders never exceed what they can reduce (Binance adjusts them)."""
@@ -904,6 +946,7 @@ class Exchange:
         acct = self.accounts[order.account_id]
         if any(o.order_id == order.order_id for o in acct.open_orders(order.symbol)):
             acct.remove_open_order(order.order_id)
+        self._reducing[order.symbol].discard(order.order_id)
         order.status = status
         self._order_event(order, reason)
 
