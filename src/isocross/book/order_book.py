@@ -164,6 +164,11 @@ class OrderBook:
             [(p, sum(o.qty for o in asks[p].values())) for p in nsmallest(levels, asks)],
         )
 
+    def level_qty(self, is_bid: bool, price: int) -> int:
+        """Total resting quantity at one price on one side (0 if the level is empty)."""
+        level = (self._bids if is_bid else self._asks).get(price)
+        return sum(o.qty for o in level.values()) if level else 0
+
     def get(self, order_id: str) -> RestingOrder | None:
         return self._orders.get(order_id)
 

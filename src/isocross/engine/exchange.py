@@ -97,7 +97,7 @@ class Exchange:
         self._next_order = 1
         self._next_trade = 1
         self._events: list[Event] = []
-        self._depth_before: dict[str, tuple[Any, Any]] = {}
+        self._dirty: dict[str, set[tuple[bool, int]]] = {}
         self._now = 0
         self._handlers: dict[type, Callable[[Any], None]] = {
             c.OpenAccount: self._open_account,
@@ -126,7 +126,7 @@ class Exchange:
             error = _bad(ErrorCode.INVALID_INPUT, f"unknown command {type(command).__name__}")
             return Outcome(None, (), error)
         self._events = []
-        self._depth_before = {}
+        self._dirty = {}
         self._now = self.clock()
         mark = self.ledger.checkpoint()
         self._emit(CommandAccepted, command=type(command).__name__)
@@ -732,7 +732,7 @@ class Exchange:
         return int(edge.to_integral_value(rounding=ROUND_CEILING))
 
     def _execute(self, order: Order, acct: Account, inst: Instrument) -> None:
-        book = self._touch(inst.symbol)
+        book = self.books[inst.symbol]
         buy = order.side is Side.BUY
         is_limit = order.price is not None
         limit = (
@@ -744,6 +744,9 @@ class Exchange:
         if self._reducing[inst.symbol]:
             self._cap_reducing_makers(inst, buy, lots, limit)
         result = book.match(order.order_id, acct.account_id, buy, lots, limit, order.stp)
+        dirty = self._dirty.setdefault(inst.symbol, set())
+        dirty.update((not buy, fill.price) for fill in result.fills)
+        dirty.update((maker.is_buy, maker.price) for maker in result.expired_makers)
         for fill in result.fills:
             self._settle(order, fill, inst)
         # Clip reduce-only orders once the whole match is settled: a maker swept later in the
@@ -773,6 +776,7 @@ class Exchange:
             book.rest(
                 order.order_id, acct.account_id, buy, limit, self._lots(inst, order.remaining)
             )
+            self._mark_dirty(inst.symbol, buy, limit)
             reducing = order.reduce_only or self._reduces_leg(acct, order)
             if reducing:
                 self._reducing[inst.symbol].add(order.order_id)
@@ -912,7 +916,7 @@ class Exchange:
                 for o in self.accounts[order.account_id].open_orders(inst.symbol)
                 if o.order_id == order.order_id
             )
-            self._touch(inst.symbol).reduce(order.order_id, room)
+            self._book_reduce(order, room)
             order.qty = order.filled_qty + room * inst.step_size
             self.accounts[order.account_id].replace_open_order(
                 replace(resting, qty=room * inst.step_size)
@@ -942,7 +946,7 @@ class Exchange:
         if order.order_id in self.conditionals[order.symbol]:
             del self.conditionals[order.symbol][order.order_id]
         elif in_book and order.order_id in self.books[order.symbol]:
-            self._touch(order.symbol).cancel(order.order_id)
+            self._book_cancel(order)
         acct = self.accounts[order.account_id]
         if any(o.order_id == order.order_id for o in acct.open_orders(order.symbol)):
             acct.remove_open_order(order.order_id)
@@ -1008,7 +1012,7 @@ class Exchange:
             resting = next(
                 o for o in acct.open_orders(order.symbol) if o.order_id == order.order_id
             )
-            self._touch(order.symbol).reduce(order.order_id, self._lots(inst, new_remaining))
+            self._book_reduce(order, self._lots(inst, new_remaining))
             share = (resting.reserved_margin or ZERO) * new_remaining / resting.qty
             acct.replace_open_order(
                 replace(
@@ -1028,7 +1032,7 @@ class Exchange:
         except IsocrossError:
             acct.add_open_order(resting)
             raise
-        self._touch(order.symbol).cancel(order.order_id)
+        self._book_cancel(order)
         order.price, order.qty = candidate.price, candidate.qty
         self._order_event(order, "amended (re-queued)")
         self._execute(order, acct, inst)
@@ -1062,28 +1066,30 @@ class Exchange:
                 return
 
     # ================================================================= depth events
-    def _touch(self, symbol: str) -> OrderBook:
-        book = self.books[symbol]
-        if symbol not in self._depth_before:
-            self._depth_before[symbol] = book.depth(DEPTH_LEVELS)
-        return book
+    def _mark_dirty(self, symbol: str, is_bid: bool, price: int) -> None:
+        self._dirty.setdefault(symbol, set()).add((is_bid, price))
+
+    def _book_cancel(self, order: Order) -> None:
+        resting = self.books[order.symbol].cancel(order.order_id)
+        self._mark_dirty(order.symbol, resting.is_buy, resting.price)
+
+    def _book_reduce(self, order: Order, lots: int) -> None:
+        resting = self.books[order.symbol].reduce(order.order_id, lots)
+        self._mark_dirty(order.symbol, resting.is_buy, resting.price)
 
     def _emit_depth(self) -> None:
-        for symbol, (bids0, asks0) in self._depth_before.items():
-            bids1, asks1 = self.books[symbol].depth(DEPTH_LEVELS)
+        """One incremental depth event per symbol: the new total at every level touched."""
+        for symbol, levels in self._dirty.items():
+            book = self.books[symbol]
             inst = self.catalogue.instrument(symbol)
-            changes = []
-            for before, after in ((bids0, bids1), (asks0, asks1)):
-                old, new = dict(before), dict(after)
-                changes.append(
-                    tuple(
-                        (p * inst.tick_size, new.get(p, 0) * inst.step_size)
-                        for p in sorted(set(old) | set(new))
-                        if old.get(p) != new.get(p)
-                    )
+            sides: dict[bool, list[tuple[Decimal, Decimal]]] = {True: [], False: []}
+            for is_bid, price in sorted(levels, key=lambda lv: (lv[0], lv[1])):
+                sides[is_bid].append(
+                    (price * inst.tick_size, book.level_qty(is_bid, price) * inst.step_size)
                 )
-            if changes[0] or changes[1]:
-                self._emit(DepthChanged, symbol=symbol, bids=changes[0], asks=changes[1])
+            self._emit(
+                DepthChanged, symbol=symbol, bids=tuple(sides[True]), asks=tuple(sides[False])
+            )
 
     # ================================================================= state
     def state_hash(self) -> str:

@@ -161,7 +161,7 @@ class Account:
         for order in self._orders.values():
             asset = self.catalogue.instrument(order.symbol).margin_asset.name
             order_margin[asset] = order_margin.get(asset, ZERO) + self.order_initial_margin(order)
-        assets = {a for (acct, a) in self.ledger.balances() if acct == self.futures_account()}
+        assets = {a for a in self.catalogue.assets if self.cross_wallet(a) != 0}
         isolated = {
             (p.symbol, p.side): self.isolated_wallet(p.symbol, p.side)
             for p in self.positions()
