@@ -542,3 +542,21 @@ class TestMoreOrderTypes:
         # Its own ask at 50,010 expired; the buy now rests as the best bid.
         assert ex.depth(BTC)[0][0] == (D("50010.00"), D("1.000"))
         assert ex.depth(BTC)[1][0][0] == D("50020.00")
+
+
+def test_bulk_margin_mode_lists_stop_orders_among_the_blockers(ex: Exchange) -> None:
+    ok(buy(ex, "alice", "0.1"))
+    ok(ex.handle(c.SetMarkPrice("ETHUSDT", D(2500))))
+    ok(
+        ex.handle(
+            c.PlaceOrder(
+                "alice", "ETHUSDT", Side.BUY, OrderType.STOP_MARKET, D(1), stop_price=D(3000)
+            )
+        )
+    )
+    before = ex.state_hash()
+    out = ex.handle(c.SetMarginModes("alice", MarginMode.ISOLATED, (BTC, "ETHUSDT", "SOLUSDT")))
+    assert out.error is not None and out.error.error is ErrorCode.MARGIN_MODE_BULK_BLOCKED
+    assert [b["symbol"] for b in out.error.details["blocked"]] == [BTC, "ETHUSDT"]
+    assert ex.state_hash() == before
+    assert ex.accounts["alice"].settings("SOLUSDT").margin_mode is MarginMode.CROSS

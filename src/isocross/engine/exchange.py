@@ -40,7 +40,7 @@ from isocross.engine.events import (
 )
 from isocross.engine.fees import FeeSchedule
 from isocross.engine.orders import Order, OrderStatus, OrderType, TimeInForce, WorkingType
-from isocross.margin.account import Account, OpenOrder
+from isocross.margin.account import Account, Blocker, OpenOrder
 from isocross.margin.position import Position
 from isocross.model.enums import MarginMode, PositionMode, PositionSide, Side
 from isocross.model.errors import ErrorCode, IsocrossError
@@ -241,10 +241,18 @@ class Exchange:
     def _set_margin_modes(self, cmd: c.SetMarginModes) -> None:
         acct = self.account(cmd.account_id)
         symbols = list(cmd.symbols) or None
-        for symbol in symbols or self.catalogue.instruments:
-            if symbol in self.conditionals and acct.settings(symbol).margin_mode is not cmd.mode:
-                self._reject_if_conditionals(acct, symbol)
-        changed = acct.set_margin_modes(cmd.mode, symbols, as_default=cmd.as_default)
+        waiting: dict[str, Blocker] = {}
+        for orders in self.conditionals.values():
+            for o in orders.values():
+                if o.account_id == acct.account_id:
+                    waiting[o.symbol] = Blocker(
+                        o.symbol,
+                        ErrorCode.MARGIN_MODE_OPEN_ORDERS.code,
+                        f"{o.symbol} has conditional (stop/take-profit) orders; cancel them first",
+                    )
+        changed = acct.set_margin_modes(
+            cmd.mode, symbols, as_default=cmd.as_default, also_blocked=waiting
+        )
         for symbol in changed:
             self._emit(
                 SettingsChanged,

@@ -263,20 +263,29 @@ class Account:
         self._settings[symbol] = replace(current, margin_mode=mode)
 
     def set_margin_modes(
-        self, mode: MarginMode, symbols: Sequence[str] | None = None, *, as_default: bool = False
+        self,
+        mode: MarginMode,
+        symbols: Sequence[str] | None = None,
+        *,
+        as_default: bool = False,
+        also_blocked: Mapping[str, Blocker] | None = None,
     ) -> list[str]:
         """Set ``mode`` on many symbols at once (all of the catalogue when ``symbols`` is None).
 
         All-or-nothing: if any symbol is blocked, nothing changes and the error lists every
         blocking symbol and why. Symbols already in ``mode`` are left as they are. With
         ``as_default`` the mode also becomes the default for symbols not yet configured.
+        ``also_blocked`` adds blockers the account cannot see (the exchange's stop orders).
         Returns the symbols whose mode changed.
         """
         names = list(self.catalogue.instruments) if symbols is None else list(symbols)
         for i, name in enumerate(names):
             self.catalogue.instrument(name, field=f"symbols[{i}]")
         to_change = [s for s in dict.fromkeys(names) if self.settings(s).margin_mode is not mode]
-        blockers = [b for s in to_change if (b := self._margin_mode_blocker(s)) is not None]
+        extra = also_blocked or {}
+        blockers = [
+            b for s in to_change if (b := self._margin_mode_blocker(s) or extra.get(s)) is not None
+        ]
         if blockers:
             listing = "; ".join(f"{b.symbol}: {b.reason}" for b in blockers)
             raise IsocrossError(
