@@ -350,28 +350,20 @@ class Exchange:
                 )
                 pays = (pos.qty > 0) == (cmd.rate > 0)
                 (payers if pays else receivers).append((acct, pos, wallet, amount))
-        for acct, pos, wallet, amount in payers:
-            paid = round_up(amount, quantum)
-            self.ledger.post(wallet, FUNDING, asset, paid, f"funding {cmd.symbol}")
-            self._emit(
-                FundingPaid,
-                account_id=acct.account_id,
-                symbol=cmd.symbol,
-                position_side=pos.side.value,
-                rate=cmd.rate,
-                amount=-paid,
-            )
-        for acct, pos, wallet, amount in receivers:
-            got = round_down(amount, quantum)
-            self.ledger.post(FUNDING, wallet, asset, got, f"funding {cmd.symbol}")
-            self._emit(
-                FundingPaid,
-                account_id=acct.account_id,
-                symbol=cmd.symbol,
-                position_side=pos.side.value,
-                rate=cmd.rate,
-                amount=got,
-            )
+        # Payers first (rounded up into the funding account), then receivers (rounded down).
+        for group, sign in ((payers, -1), (receivers, 1)):
+            for acct, pos, wallet, amount in group:
+                moved = round_up(amount, quantum) if sign < 0 else round_down(amount, quantum)
+                source, target = (wallet, FUNDING) if sign < 0 else (FUNDING, wallet)
+                self.ledger.post(source, target, asset, moved, f"funding {cmd.symbol}")
+                self._emit(
+                    FundingPaid,
+                    account_id=acct.account_id,
+                    symbol=cmd.symbol,
+                    position_side=pos.side.value,
+                    rate=cmd.rate,
+                    amount=sign * moved,
+                )
 
     # ================================================================= orders: validation
     def _place(self, cmd: c.PlaceOrder) -> None:
