@@ -8,7 +8,7 @@ import pytest
 
 from isocross.engine import Exchange, Outcome
 from isocross.engine import commands as c
-from isocross.engine.events import FillSettled, FundingPaid, OrderUpdated, Trade
+from isocross.engine.events import DepthChanged, FillSettled, FundingPaid, OrderUpdated, Trade
 from isocross.engine.market_maker import MarketMaker
 from isocross.engine.orders import OrderStatus, OrderType, TimeInForce, WorkingType
 from isocross.model.enums import MarginMode, PositionMode, PositionSide, Side
@@ -560,3 +560,19 @@ def test_bulk_margin_mode_lists_stop_orders_among_the_blockers(ex: Exchange) -> 
     assert [b["symbol"] for b in out.error.details["blocked"]] == [BTC, "ETHUSDT"]
     assert ex.state_hash() == before
     assert ex.accounts["alice"].settings("SOLUSDT").margin_mode is MarginMode.CROSS
+
+
+def test_clipping_a_reduce_only_order_is_published_as_a_depth_change(ex: Exchange) -> None:
+    ok(buy(ex, "alice", "0.2"))
+    ok(
+        ex.handle(
+            c.PlaceOrder(
+                "alice", BTC, Side.SELL, OrderType.LIMIT, D("0.2"), D(52_000), reduce_only=True
+            )
+        )
+    )
+    out = ok(sell(ex, "alice", "0.1"))  # the position is now 0.1: the resting order shrinks
+    depth = [e for e in out.events if isinstance(e, DepthChanged)]
+    assert len(depth) == 1
+    assert (D("52000.00"), D("0.100")) in depth[0].asks
+    assert ex.depth(BTC)[1][-1] == (D("52000.00"), D("0.100"))

@@ -830,22 +830,11 @@ class Exchange:
             rates = self.fees.rates(self.fee_tiers[order.account_id])
             fee = notional * (rates.maker if is_maker else rates.taker)
             if is_maker:
-                resting = next(
-                    o for o in acct.open_orders(inst.symbol) if o.order_id == order.order_id
-                )
                 if fill.maker_remaining == 0:
                     acct.remove_open_order(order.order_id)
                     self._reducing[inst.symbol].discard(order.order_id)
                 else:
-                    left = fill.maker_remaining * inst.step_size
-                    share = (resting.reserved_margin or ZERO) * left / resting.qty
-                    acct.replace_open_order(
-                        replace(
-                            resting,
-                            qty=left,
-                            reserved_margin=round_up(share, exponent(inst.margin_asset.precision)),
-                        )
-                    )
+                    self._shrink_reservation(acct, order, fill.maker_remaining * inst.step_size)
             realized = acct.apply_fill(
                 inst.symbol,
                 order.side,
@@ -910,22 +899,30 @@ class Exchange:
         for order, room in shrink:
             if room == 0:
                 self._close_order(order, OrderStatus.EXPIRED, "reduce-only: nothing to reduce")
-                continue
-            resting = next(
-                o
-                for o in self.accounts[order.account_id].open_orders(inst.symbol)
-                if o.order_id == order.order_id
-            )
-            self._book_reduce(order, room)
-            order.qty = order.filled_qty + room * inst.step_size
-            self.accounts[order.account_id].replace_open_order(
-                replace(resting, qty=room * inst.step_size)
-            )
-            self._order_event(order, "reduce-only clipped to the position")
+            else:
+                self._shrink_resting(order, room * inst.step_size, "reduce-only clipped")
+
+    def _shrink_resting(self, order: Order, remaining: Decimal, reason: str) -> None:
+        """Lower a resting order's remaining quantity in place (it keeps its queue priority)."""
+        inst = self.catalogue.instrument(order.symbol)
+        self._book_reduce(order, self._lots(inst, remaining))
+        self._shrink_reservation(self.accounts[order.account_id], order, remaining)
+        order.qty = order.filled_qty + remaining
+        self._order_event(order, reason)
+
+    def _shrink_reservation(self, acct: Account, order: Order, remaining: Decimal) -> None:
+        """The account's view of a resting order after it shrank: margin held pro rata."""
+        resting = acct.open_order(order.order_id)
+        if resting is None:
+            return
+        quantum = exponent(self.catalogue.instrument(order.symbol).margin_asset.precision)
+        held = resting.reserved_margin
+        if held is not None:
+            held = round_up(held * remaining / resting.qty, quantum)
+        acct.replace_open_order(replace(resting, qty=remaining, reserved_margin=held))
 
     def _clip_reducing_orders(self, acct: Account, inst: Instrument, skip: str) -> None:
         """Resting reduce-only orders never exceed what they can reduce (Binance adjusts them)."""
-        book = self.books[inst.symbol]
         for resting in acct.open_orders(inst.symbol):
             if not resting.reduce_only or resting.order_id == skip:
                 continue
@@ -934,10 +931,7 @@ class Exchange:
             if room == 0:
                 self._close_order(order, OrderStatus.EXPIRED, "reduce-only: nothing to reduce")
             elif order.remaining > room:
-                book.reduce(order.order_id, self._lots(inst, room))
-                order.qty = order.filled_qty + room
-                acct.replace_open_order(replace(resting, qty=room))
-                self._order_event(order, "reduce-only clipped to the position")
+                self._shrink_resting(order, room, "reduce-only clipped to the position")
 
     def _close_order(
         self, order: Order, status: OrderStatus, reason: str, *, in_book: bool = True
@@ -1009,20 +1003,7 @@ class Exchange:
         self._check_band(inst, order.side, price, self.mark(order.symbol))
         if price == order.price and new_remaining < order.remaining:
             # A smaller order at the same price keeps its place in the queue.
-            resting = next(
-                o for o in acct.open_orders(order.symbol) if o.order_id == order.order_id
-            )
-            self._book_reduce(order, self._lots(inst, new_remaining))
-            share = (resting.reserved_margin or ZERO) * new_remaining / resting.qty
-            acct.replace_open_order(
-                replace(
-                    resting,
-                    qty=new_remaining,
-                    reserved_margin=round_up(share, exponent(inst.margin_asset.precision)),
-                )
-            )
-            order.qty = order.filled_qty + new_remaining
-            self._order_event(order, "amended")
+            self._shrink_resting(order, new_remaining, "amended")
             return
         # Otherwise: check the replacement as a new order with the old one out of the way.
         resting = acct.remove_open_order(order.order_id)

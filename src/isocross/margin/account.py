@@ -440,6 +440,9 @@ class Account:
     def remove_open_order(self, order_id: str) -> OpenOrder:
         return self._orders.pop(order_id)
 
+    def open_order(self, order_id: str) -> OpenOrder | None:
+        return self._orders.get(order_id)
+
     def replace_open_order(self, order: OpenOrder) -> None:
         """Update a resting order after a partial fill or an amendment."""
         self._orders[order.order_id] = order
