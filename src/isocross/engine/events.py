@@ -79,6 +79,8 @@ class PositionChanged(Event):
     position_side: str
     qty: Decimal
     entry_price: Decimal
+    margin_mode: str = "cross"
+    leverage: int = 0
 
 
 @dataclass(frozen=True, slots=True)

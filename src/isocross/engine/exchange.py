@@ -65,6 +65,14 @@ class Outcome:
         return self.error is None
 
 
+def zero_clock() -> int:
+    """The default clock (a module-level function, so an exchange pickles for snapshots)."""
+    return 0
+
+
+Hook = Callable[[c.Command], None]
+
+
 def _bad(error: ErrorCode, message: str, field: str | None = None) -> IsocrossError:
     return IsocrossError(error, message, field=field)
 
@@ -76,7 +84,7 @@ class Exchange:
         self,
         catalogue: Catalogue | None = None,
         *,
-        clock: Callable[[], int] = lambda: 0,
+        clock: Callable[[], int] = zero_clock,
         fees: FeeSchedule | None = None,
         price_band: Decimal = Decimal("0.05"),
     ) -> None:
@@ -99,6 +107,7 @@ class Exchange:
         self._events: list[Event] = []
         self._dirty: dict[str, set[tuple[bool, int]]] = {}
         self._now = 0
+        self._hooks: list[Hook] = []
         self._handlers: dict[type, Callable[[Any], None]] = {
             c.OpenAccount: self._open_account,
             c.Deposit: self._deposit,
@@ -118,21 +127,36 @@ class Exchange:
             c.SettleFunding: self._settle_funding,
         }
 
+    # ================================================================= extension points
+    def register(self, command_type: type, handler: Callable[[Any], None]) -> None:
+        """Let a layer above (the risk engine) add a command type of its own."""
+        self._handlers[command_type] = handler
+
+    def add_hook(self, hook: Hook) -> None:
+        """Run ``hook(command)`` after every accepted command's handler, inside the same
+        transaction: its events join the command's, and its refusal refuses the command."""
+        self._hooks.append(hook)
+
     # ================================================================= the sequencer
-    def handle(self, command: c.Command) -> Outcome:
-        """Apply one command: all of it with its events, or nothing with the refusal."""
+    def handle(self, command: c.Command, *, ts: int | None = None) -> Outcome:
+        """Apply one command: all of it with its events, or nothing with the refusal.
+
+        ``ts`` (milliseconds) stamps the command instead of the clock: the journal replays
+        each command at the time it was first handled."""
         handler = self._handlers.get(type(command))
         if handler is None:
             error = _bad(ErrorCode.INVALID_INPUT, f"unknown command {type(command).__name__}")
             return Outcome(None, (), error)
         self._events = []
         self._dirty = {}
-        self._now = self.clock()
+        self._now = self.clock() if ts is None else ts
         mark = self.ledger.checkpoint()
         self._emit(CommandAccepted, command=type(command).__name__)
         try:
             with localcontext(CONTEXT):
                 handler(command)
+                for hook in self._hooks:
+                    hook(command)
         except IsocrossError as exc:
             # Handlers validate before they change anything; this only undoes ledger entries a
             # half-run account method may have posted (the account already restored itself).
@@ -863,15 +887,21 @@ class Exchange:
                 realized_pnl=realized,
             )
             self._order_event(order, "filled")
-            pos = acct.position(inst.symbol, order.position_side)
-            self._emit(
-                PositionChanged,
-                account_id=acct.account_id,
-                symbol=inst.symbol,
-                position_side=order.position_side.value,
-                qty=pos.qty if pos else ZERO,
-                entry_price=pos.entry_price if pos else ZERO,
-            )
+            self._position_event(acct, inst.symbol, order.position_side)
+
+    def _position_event(self, acct: Account, symbol: str, side: PositionSide) -> None:
+        pos = acct.position(symbol, side)
+        settings = acct.settings(symbol)
+        self._emit(
+            PositionChanged,
+            account_id=acct.account_id,
+            symbol=symbol,
+            position_side=side.value,
+            qty=pos.qty if pos else ZERO,
+            entry_price=pos.entry_price if pos else ZERO,
+            margin_mode=settings.margin_mode.value,
+            leverage=settings.leverage,
+        )
 
     def _cap_reducing_makers(self, inst: Instrument, buy: bool, lots: int, limit: int) -> None:
         """Before a sweep, shrink (or expire) each resting reduce-only order it would meet to what

@@ -1,0 +1,1 @@
+"""The risk engine: prices, funding, margin calls, liquidation, insurance fund, ADL, sweeps."""
