@@ -17,6 +17,7 @@ and cancelled when it is gone.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
@@ -49,6 +50,7 @@ from isocross.model.ledger import Ledger
 from isocross.model.money import CONTEXT, ONE, ZERO, exponent, round_down, round_up
 
 FUNDING = "exchange:funding"
+ACCOUNT_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 DEPTH_LEVELS = 50
 
 
@@ -137,6 +139,121 @@ class Exchange:
         transaction: its events join the command's, and its refusal refuses the command."""
         self._hooks.append(hook)
 
+    # ================================================================= primitives for the risk layer
+    def emit(self, event_type: type[Any], /, **fields: Any) -> None:
+        """Add an event to the command being handled (for hooks and extension commands)."""
+        self._emit(event_type, **fields)
+
+    @property
+    def now(self) -> int:
+        """The timestamp of the command being handled (milliseconds)."""
+        return self._now
+
+    def add_internal_account(self, account: Account) -> None:
+        """Register an exchange-owned account (the insurance fund) that can hold positions."""
+        self.accounts[account.account_id] = account
+        self.fee_tiers[account.account_id] = "VIP0"
+
+    def cancel_account_orders(self, account_id: str, symbols: set[str], reason: str) -> int:
+        """Cancel every open and conditional order of an account on ``symbols``."""
+        orders = [o for o in self.open_orders(account_id) if o.symbol in symbols]
+        for order in orders:
+            self._close_order(order, OrderStatus.CANCELED, reason)
+        return len(orders)
+
+    def liquidation_order(
+        self,
+        account_id: str,
+        symbol: str,
+        position_side: PositionSide,
+        side: Side,
+        qty: Decimal,
+        limit_price: Decimal | None,
+        reason: str,
+    ) -> Order:
+        """Send a fee-exempt reduce-only IOC order for the risk engine (no margin checks):
+        a limit at ``limit_price`` (the bankruptcy price), or a market order within the band
+        when ``None``. Returns the order; its ``filled_qty`` says what the book took."""
+        inst = self.catalogue.instrument(symbol)
+        acct = self.accounts[account_id]
+        order = Order(
+            order_id=str(self._next_order),
+            account_id=account_id,
+            symbol=symbol,
+            side=side,
+            type=OrderType.LIMIT if limit_price is not None else OrderType.MARKET,
+            qty=qty,
+            price=limit_price,
+            time_in_force=TimeInForce.IOC,
+            position_side=position_side,
+            reduce_only=True,
+            client_order_id=reason,
+            created_seq=self.seq + 1,
+            liquidation=True,
+        )
+        self._next_order += 1
+        self.orders[order.order_id] = order
+        self._order_event(order, reason)
+        self._execute(order, acct, inst)
+        return order
+
+    def transfer_position(
+        self,
+        from_account: str,
+        to_account: str,
+        symbol: str,
+        qty: Decimal,
+        price: Decimal,
+        *,
+        from_side: Side,
+        from_position_side: PositionSide = PositionSide.BOTH,
+        to_position_side: PositionSide = PositionSide.BOTH,
+        reason: str,
+    ) -> int:
+        """A fee-free trade off the book at ``price`` (insurance takeover, auto-deleveraging):
+        ``from_account`` trades ``from_side`` and ``to_account`` the opposite. Returns the
+        trade id."""
+        inst = self.catalogue.instrument(symbol)
+        trade_id = self._next_trade
+        self._next_trade += 1
+        buyer_is_from = from_side is Side.BUY
+        self._emit(
+            Trade,
+            trade_id=trade_id,
+            symbol=symbol,
+            price=price,
+            qty=qty,
+            taker_order_id=reason,
+            maker_order_id=reason,
+            taker_account_id=from_account,
+            maker_account_id=to_account,
+            taker_is_buyer=buyer_is_from,
+        )
+        legs = (
+            (from_account, from_side, from_position_side, False),
+            (to_account, from_side.opposite, to_position_side, True),
+        )
+        for account_id, side, position_side, is_maker in legs:
+            acct = self.accounts[account_id]
+            realized = acct.apply_fill(
+                symbol, side, qty, price, self.marks, position_side=position_side, enforce=False
+            )
+            self._emit(
+                FillSettled,
+                trade_id=trade_id,
+                order_id=reason,
+                account_id=account_id,
+                symbol=symbol,
+                qty=qty,
+                price=price,
+                is_maker=is_maker,
+                fee=ZERO,
+                realized_pnl=realized,
+            )
+            self._position_event(acct, symbol, position_side)
+            self._clip_reducing_orders(acct, inst, skip="")
+        return trade_id
+
     # ================================================================= the sequencer
     def handle(self, command: c.Command, *, ts: int | None = None) -> Outcome:
         """Apply one command: all of it with its events, or nothing with the refusal.
@@ -221,7 +338,14 @@ class Exchange:
 
     # ================================================================= wallets and settings
     def _open_account(self, cmd: c.OpenAccount) -> None:
-        if not cmd.account_id or cmd.account_id in self.accounts:
+        if not isinstance(cmd.account_id, str) or not ACCOUNT_ID.fullmatch(cmd.account_id):
+            raise _bad(
+                ErrorCode.INVALID_INPUT,
+                f"account id {cmd.account_id!r} is not allowed: use 1 to 64 letters, digits, "
+                "'_', '-' or '.'",
+                "account_id",
+            )
+        if cmd.account_id in self.accounts:
             raise _bad(ErrorCode.ACCOUNT_EXISTS, f"account {cmd.account_id!r} already exists")
         self.fees.rates(cmd.fee_tier)
         self.accounts[cmd.account_id] = Account(self.catalogue, cmd.account_id, ledger=self.ledger)
@@ -852,7 +976,7 @@ class Exchange:
         for order, is_maker in ((maker, True), (taker, False)):
             acct = self.accounts[order.account_id]
             rates = self.fees.rates(self.fee_tiers[order.account_id])
-            fee = notional * (rates.maker if is_maker else rates.taker)
+            fee = ZERO if order.liquidation else notional * (rates.maker if is_maker else rates.taker)
             if is_maker:
                 if fill.maker_remaining == 0:
                     acct.remove_open_order(order.order_id)

@@ -87,6 +87,7 @@ class Order:
     filled_notional: Decimal = ZERO
     trailing_extreme: Decimal | None = None
     created_seq: int = 0
+    liquidation: bool = False  # placed by the risk engine: fee-exempt, no margin checks
 
     @property
     def remaining(self) -> Decimal:

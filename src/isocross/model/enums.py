@@ -37,6 +37,10 @@ class Side(StrEnum):
     def sign(self) -> int:
         return 1 if self is Side.BUY else -1
 
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
 
 class ContractType(StrEnum):
     """Linear: quoted and margined in the quote asset. Inverse: USD contracts margined in coin."""
