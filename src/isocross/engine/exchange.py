@@ -110,6 +110,7 @@ class Exchange:
         self._dirty: dict[str, set[tuple[bool, int]]] = {}
         self._now = 0
         self._hooks: list[Hook] = []
+        self._state_parts: list[Callable[[], list[str]]] = []
         self._handlers: dict[type, Callable[[Any], None]] = {
             c.OpenAccount: self._open_account,
             c.Deposit: self._deposit,
@@ -139,10 +140,19 @@ class Exchange:
         transaction: its events join the command's, and its refusal refuses the command."""
         self._hooks.append(hook)
 
-    # ================================================================= primitives for the risk layer
+    # ========================================================== primitives for the risk layer
     def emit(self, event_type: type[Any], /, **fields: Any) -> None:
         """Add an event to the command being handled (for hooks and extension commands)."""
         self._emit(event_type, **fields)
+
+    @property
+    def pending_events(self) -> list[Event]:
+        """The events of the command being handled so far (read-only by convention)."""
+        return self._events
+
+    def add_state_part(self, part: Callable[[], list[str]]) -> None:
+        """Include a layer's own state (lines of text) in ``state_hash``."""
+        self._state_parts.append(part)
 
     @property
     def now(self) -> int:
@@ -976,7 +986,9 @@ class Exchange:
         for order, is_maker in ((maker, True), (taker, False)):
             acct = self.accounts[order.account_id]
             rates = self.fees.rates(self.fee_tiers[order.account_id])
-            fee = ZERO if order.liquidation else notional * (rates.maker if is_maker else rates.taker)
+            fee = (
+                ZERO if order.liquidation else notional * (rates.maker if is_maker else rates.taker)
+            )
             if is_maker:
                 if fill.maker_remaining == 0:
                     acct.remove_open_order(order.order_id)
@@ -1247,4 +1259,8 @@ class Exchange:
         for symbol, book in sorted(self.books.items()):
             parts.append(f"book {symbol} {book.depth(10**9)} {book.last_price}")
         parts += [f"mark {s}={p}" for s, p in sorted(self.marks.items())]
+        parts += [f"index {s}={p}" for s, p in sorted(self.index.items())]
+        parts += [f"next order={self._next_order} trade={self._next_trade}"]
+        for part in self._state_parts:
+            parts += part()
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()
