@@ -136,8 +136,8 @@ class Exchange:
         self._handlers[command_type] = handler
 
     def add_hook(self, hook: Hook) -> None:
-        """Run ``hook(command)`` after every accepted command's handler, inside the same
-        transaction: its events join the command's, and its refusal refuses the command."""
+        """Run ``hook(command)`` after every accepted command's handler: its events join the
+        command's. A hook acts on what happened; it cannot refuse the command."""
         self._hooks.append(hook)
 
     # ========================================================== primitives for the risk layer
@@ -282,13 +282,16 @@ class Exchange:
         try:
             with localcontext(CONTEXT):
                 handler(command)
-                for hook in self._hooks:
-                    hook(command)
         except IsocrossError as exc:
             # Handlers validate before they change anything; this only undoes ledger entries a
             # half-run account method may have posted (the account already restored itself).
             self.ledger.rollback(mark)
             return Outcome(None, (), exc)
+        with localcontext(CONTEXT):
+            # Hooks act on an accepted command and must not refuse it: an error here is a bug,
+            # raised as such (never reported as a refusal that would have changed nothing).
+            for hook in self._hooks:
+                hook(command)
         for entry in self.ledger.entries[mark:]:
             self._emit(
                 LedgerPosted,
@@ -469,9 +472,13 @@ class Exchange:
     # ================================================================= prices and funding
     def _set_mark(self, cmd: c.SetMarkPrice) -> None:
         self._check_price(cmd.symbol, cmd.price)
-        self.marks[cmd.symbol] = cmd.price
-        self._emit(PriceUpdated, symbol=cmd.symbol, kind="mark", price=cmd.price)
-        self._run_triggers(cmd.symbol)
+        self.apply_mark(cmd.symbol, cmd.price)
+
+    def apply_mark(self, symbol: str, price: Decimal) -> None:
+        """Set a (validated) mark price, announce it and fire the orders it triggers."""
+        self.marks[symbol] = price
+        self._emit(PriceUpdated, symbol=symbol, kind="mark", price=price)
+        self._run_triggers(symbol)
 
     def _set_index(self, cmd: c.SetIndexPrice) -> None:
         self._check_price(cmd.symbol, cmd.price)
@@ -486,40 +493,46 @@ class Exchange:
     def _settle_funding(self, cmd: c.SettleFunding) -> None:
         """Longs pay shorts ``N(mark)·rate`` (the reverse when negative). Payments round up,
         receipts down; the dust stays in the funding account, so the sum is exactly zero."""
-        inst = self.catalogue.instrument(cmd.symbol)
-        mark = self.mark(cmd.symbol)
+        self.catalogue.instrument(cmd.symbol)
+        self.mark(cmd.symbol)
         if not isinstance(cmd.rate, Decimal) or not cmd.rate.is_finite() or abs(cmd.rate) >= 1:
             raise _bad(
                 ErrorCode.INVALID_INPUT, f"funding rate must be in (−1, 1), got {cmd.rate}", "rate"
             )
+        self.pay_funding(cmd.symbol, cmd.rate)
+
+    def pay_funding(self, symbol: str, rate: Decimal) -> None:
+        """Settle one funding payment of ``symbol`` at ``rate`` (validated) and the mark."""
+        inst = self.catalogue.instrument(symbol)
+        mark = self.marks[symbol]
         asset = inst.margin_asset.name
         quantum = exponent(inst.margin_asset.precision)
         payers: list[tuple[Account, Position, str, Decimal]] = []
         receivers: list[tuple[Account, Position, str, Decimal]] = []
         for acct in self.accounts.values():
             for pos in acct.positions():
-                if pos.symbol != cmd.symbol:
+                if pos.symbol != symbol:
                     continue
-                amount = inst.notional(pos.qty, mark) * abs(cmd.rate)
+                amount = inst.notional(pos.qty, mark) * abs(rate)
                 wallet = (
                     acct.isolated_account(pos.symbol, pos.side)
                     if pos.margin_mode is MarginMode.ISOLATED
                     else acct.futures_account()
                 )
-                pays = (pos.qty > 0) == (cmd.rate > 0)
+                pays = (pos.qty > 0) == (rate > 0)
                 (payers if pays else receivers).append((acct, pos, wallet, amount))
         # Payers first (rounded up into the funding account), then receivers (rounded down).
         for group, sign in ((payers, -1), (receivers, 1)):
             for acct, pos, wallet, amount in group:
                 moved = round_up(amount, quantum) if sign < 0 else round_down(amount, quantum)
                 source, target = (wallet, FUNDING) if sign < 0 else (FUNDING, wallet)
-                self.ledger.post(source, target, asset, moved, f"funding {cmd.symbol}")
+                self.ledger.post(source, target, asset, moved, f"funding {symbol}")
                 self._emit(
                     FundingPaid,
                     account_id=acct.account_id,
-                    symbol=cmd.symbol,
+                    symbol=symbol,
                     position_side=pos.side.value,
-                    rate=cmd.rate,
+                    rate=rate,
                     amount=sign * moved,
                 )
 
@@ -985,10 +998,11 @@ class Exchange:
         notional = inst.notional(qty, price)
         for order, is_maker in ((maker, True), (taker, False)):
             acct = self.accounts[order.account_id]
-            rates = self.fees.rates(self.fee_tiers[order.account_id])
-            fee = (
-                ZERO if order.liquidation else notional * (rates.maker if is_maker else rates.taker)
-            )
+            if order.liquidation:
+                fee = ZERO
+            else:
+                rates = self.fees.rates(self.fee_tiers[order.account_id])
+                fee = notional * (rates.maker if is_maker else rates.taker)
             if is_maker:
                 if fill.maker_remaining == 0:
                     acct.remove_open_order(order.order_id)

@@ -389,9 +389,22 @@ class RiskEngine:
         inst = leg.instrument
         limit = order_price(inst, pos.qty, bust)
         side = Side.SELL if pos.qty > 0 else Side.BUY
+        cross_before = acct.cross_wallet(asset)
         order = self.exchange.liquidation_order(
             acct.account_id, pos.symbol, pos.side, side, size, limit, "liquidation (partial)"
         )
+        if isolated is not None:
+            # A partial close would release the closed share of the wallet to the cross wallet;
+            # in a liquidation the margin stays with the position it is rescuing.
+            released = acct.cross_wallet(asset) - cross_before
+            if released > 0:
+                self.exchange.ledger.post(
+                    acct.futures_account(),
+                    acct.isolated_account(*isolated),
+                    asset,
+                    released,
+                    "liquidation keeps margin in the position",
+                )
         fee = ZERO
         if order.filled_qty > 0:
             avg = order.filled_notional / order.filled_qty
