@@ -332,3 +332,51 @@ def test_adl_quantile_ranks_the_most_profitable_most_leveraged_first() -> None:
     assert venue.risk.adl_quantile("a", BTC) == 5
     assert venue.risk.adl_quantile("b", BTC) == 3
     assert venue.risk.adl_quantile("street", BTC) == 0  # a losing long is never first in line
+
+
+class TestFunding:
+    def test_funding_moves_the_cross_liquidation_price(self) -> None:
+        """A cross long of 0.1 BTC at 100,000 on $1,000: liquidation where
+        1,000 + 0.1 (P − 100,000) = 0.0004 P, P = 9,000 / 0.0996 = 90,361.45. Paying
+        0.1 % funding on 10,000 (10 USDT) raises it by 10 / 0.0996 to 90,461.85."""
+        venue = Venue()
+        venue.open(BTC, "0.1", "100000", 10, MarginMode.CROSS)
+        figures = venue.ex.accounts["trader"].figures
+        assert figures(venue.ex.marks).position(BTC).liquidation_price == D("90361.45")
+        ok(venue.ex.handle(c.SettleFunding(BTC, D("0.001"))))
+        assert venue.wallet() == D("990")
+        assert venue.wallet("street:futures") == D("10000010")  # the short received it
+        assert figures(venue.ex.marks).position(BTC).liquidation_price == D("90461.85")
+        venue.assert_sound()
+
+    def test_index_ticks_drive_the_mark_and_settle_funding_on_schedule(self) -> None:
+        from isocross.risk.config import RiskConfig
+        from isocross.risk.funding import FundingConfig
+        from isocross.risk.mark import MarkPriceConfig
+
+        ex = Exchange(fees=FeeSchedule({"ZERO": FeeRates(D(0), D(0))}))
+        risk = attach(ex, RiskConfig(mark=MarkPriceConfig(), funding=FundingConfig()))
+        for account in ("trader", "street"):
+            ok(ex.handle(c.OpenAccount(account, "ZERO")))
+            ok(ex.handle(c.Deposit(account, "USDT", D("1000000"))))
+            ok(ex.handle(c.Transfer(account, "USDT", D("1000000"))))
+        ok(ex.handle(c.SetMarkPrice(BTC, D("100000"))))
+        ok(ex.handle(c.PlaceOrder("street", BTC, Side.SELL, OrderType.LIMIT, D("1"), D("100000"))))
+        ok(ex.handle(c.PlaceOrder("trader", BTC, Side.BUY, OrderType.LIMIT, D("1"), D("100000"))))
+        # The book bids 100,100 and asks 100,120, deep enough for the 25,000 USDT impact
+        # notional: premium index (100,100 − 100,000) / 100,000 = 0.1 % on every sample.
+        ok(ex.handle(c.PlaceOrder("street", BTC, Side.BUY, OrderType.LIMIT, D("1"), D("100100"))))
+        ok(ex.handle(c.PlaceOrder("street", BTC, Side.SELL, OrderType.LIMIT, D("1"), D("100120"))))
+        hour = 3_600_000
+        for ts in range(0, 8 * hour, hour):
+            ok(ex.handle(c.SetIndexPrice(BTC, D("100000")), ts=ts))
+        # Mark = median(index 100,000, index + basis 110, last 100,000) = 100,000.
+        assert ex.marks[BTC] == D("100000")
+        last, estimate, due = risk.funding_info(BTC)
+        # F = 0.1 % + clamp(0.01 % − 0.1 %, ±0.05 %) = 0.05 %, inside the cap 0.75 × 0.4 %.
+        assert (last, estimate, due) == (None, D("0.0005"), 8 * hour)
+        out = ok(ex.handle(c.SetIndexPrice(BTC, D("100000")), ts=8 * hour))
+        paid = {e.account_id: e.amount for e in out.events if type(e).__name__ == "FundingPaid"}  # type: ignore[attr-defined]
+        assert paid == {"trader": D("-50"), "street": D("50")}  # 1 BTC × 100,000 × 0.05 %
+        assert risk.funding_info(BTC)[0] == D("0.0005")
+        assert risk.funding_info(BTC)[2] == 16 * hour

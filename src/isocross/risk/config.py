@@ -19,6 +19,9 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from isocross.risk.funding import FundingConfig
+from isocross.risk.mark import MarkPriceConfig
+
 PARTIAL_RULES = ("restore", "ladder", "none")
 
 
@@ -34,6 +37,12 @@ class RiskConfig:
     margin_level_alerts: tuple[Decimal, ...] = (Decimal("300"), Decimal("200"), Decimal("150"))
     ratio_hysteresis: Decimal = Decimal("0.05")
     level_hysteresis: Decimal = Decimal("10")
+    mark: MarkPriceConfig | None = None
+    """Compute the mark from the index, the book and the last trade on every index update
+    (``None``: marks come from ``SetMarkPrice``, a feed)."""
+    funding: FundingConfig | None = None
+    """Sample the premium on every index update and settle funding on schedule (``None``:
+    funding is settled by ``SettleFunding`` commands with a given rate)."""
     source: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:

@@ -60,7 +60,9 @@ from isocross.risk.events import (
     MarginCall,
     UncoveredLoss,
 )
+from isocross.risk.funding import FundingState
 from isocross.risk.insurance import CAPITAL, INSURANCE_ACCOUNT_ID, InsuranceFund
+from isocross.risk.mark import MarkPriceState
 from isocross.risk.plan import PoolLeg, bankruptcy_prices, ladder_size, order_price, restore_size
 
 UNCOVERED = "exchange:uncovered"
@@ -84,6 +86,9 @@ class RiskEngine:
         self.replenish: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
         self.holders: dict[str, set[str]] = {}
         self.liquidations = 0
+        self.mark_states: dict[str, MarkPriceState] = {}
+        self.funding_states: dict[str, FundingState] = {}
+        self.next_funding: dict[str, int] = {}
         exchange.register(rc.Tick, self._tick)
         exchange.register(rc.SetMarginCallThresholds, self._set_thresholds)
         exchange.register(rc.SetAutoAddMargin, self._set_auto_add)
@@ -135,6 +140,9 @@ class RiskEngine:
     # ================================================================= the hook
     def _after(self, command: object) -> None:
         ex = self.exchange
+        self._settle_due_funding()
+        if isinstance(command, c.SetIndexPrice):
+            self._index_update(command.symbol)
         events = list(ex.pending_events)
         self._absorb(events)
         touched: set[str] = set()
@@ -155,6 +163,56 @@ class RiskEngine:
             self.check(ex.accounts[account_id])
         self._absorb(ex.pending_events[len(events) :])
         self._unwind_fund()
+
+    # ================================================================= prices and funding
+    def _index_update(self, symbol: str) -> None:
+        """Sample the basis and the premium from the book, then recompute the mark."""
+        ex = self.exchange
+        if self.config.mark is None and self.config.funding is None:
+            return
+        inst = ex.catalogue.instrument(symbol)
+        now, index = ex.now, ex.index[symbol]
+        bids, asks = ex.depth(symbol, 200)
+        funding = None
+        if self.config.funding is not None:
+            funding = self.funding_states.setdefault(
+                symbol, FundingState(inst, self.config.funding)
+            )
+            funding.sample_book(now, index, bids, asks)
+            self.next_funding.setdefault(symbol, funding.next_settlement(now))
+        if self.config.mark is None:
+            return
+        state = self.mark_states.setdefault(symbol, MarkPriceState(inst, self.config.mark))
+        state.sample_basis(now, index, bids[0][0] if bids else None, asks[0][0] if asks else None)
+        mark = state.mark(
+            now,
+            index,
+            ex.last_price(symbol),
+            funding.last_rate if funding is not None else None,
+            self.next_funding.get(symbol, now),
+            funding_interval_hours=funding.interval_hours if funding is not None else None,
+        )
+        if ex.marks.get(symbol) != mark:
+            ex.apply_mark(symbol, mark)
+
+    def _settle_due_funding(self) -> None:
+        """Settle every symbol whose funding time has come (once, however late)."""
+        ex = self.exchange
+        for symbol in sorted(self.next_funding):
+            if ex.now < self.next_funding[symbol]:
+                continue
+            state = self.funding_states[symbol]
+            rate = state.settle()
+            if symbol in ex.marks and rate != 0:
+                ex.pay_funding(symbol, rate)
+            self.next_funding[symbol] = state.next_settlement(ex.now)
+
+    def funding_info(self, symbol: str) -> tuple[Decimal | None, Decimal | None, int | None]:
+        """(last settled rate, estimated next rate, next funding time) of ``symbol``."""
+        state = self.funding_states.get(symbol)
+        if state is None:
+            return None, None, None
+        return state.last_rate, state.estimated_rate(), self.next_funding.get(symbol)
 
     def _absorb(self, events: Iterable[object]) -> None:
         """Keep ``holders`` (symbol → accounts with a position in it) in step with the events."""
@@ -693,12 +751,14 @@ class RiskEngine:
         parts = [f"alert {k}" for k in sorted(self.alerts.fired, key=str)]
         parts += [f"thresholds {k}={v}" for k, v in sorted(self.thresholds.items())]
         parts += [f"replenish {k}={v}" for k, v in sorted(self.replenish.items())]
+        for symbol, f in sorted(self.funding_states.items()):
+            parts.append(
+                f"funding {symbol} {f.samples} {f.last_rate} {self.next_funding.get(symbol)}"
+            )
+        parts += [f"basis {s} {m.samples}" for s, m in sorted(self.mark_states.items())]
         return parts
 
 
 def attach(exchange: Exchange, config: RiskConfig | None = None) -> RiskEngine:
     """Attach a risk engine to ``exchange`` (the usual way to build a venue)."""
     return RiskEngine(exchange, config)
-
-
-_ = c  # engine commands are the vocabulary the risk engine reacts to
