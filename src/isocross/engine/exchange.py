@@ -111,6 +111,8 @@ class Exchange:
         self._now = 0
         self._hooks: list[Hook] = []
         self._state_parts: list[Callable[[], list[str]]] = []
+        self.extensions: dict[str, Any] = {}
+        """Layers attached above the exchange, by name (the risk engine is ``"risk"``)."""
         self._handlers: dict[type, Callable[[Any], None]] = {
             c.OpenAccount: self._open_account,
             c.Deposit: self._deposit,

@@ -26,7 +26,7 @@ Isolated liquidation only ever touches its own wallet; cross liquidation takes t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import ROUND_FLOOR, Decimal
 
 from isocross.engine import commands as c
@@ -37,7 +37,9 @@ from isocross.engine.events import (
     PositionChanged,
     PriceUpdated,
 )
-from isocross.engine.exchange import Exchange
+from isocross.catalogue import Catalogue
+from isocross.engine.exchange import Exchange, zero_clock
+from isocross.engine.fees import FeeSchedule
 from isocross.margin.account import Account
 from isocross.margin.figures import AccountFigures, is_liquidatable
 from isocross.margin.position import Position
@@ -95,6 +97,7 @@ class RiskEngine:
         exchange.register(rc.SetAutoReplenish, self._set_replenish)
         exchange.register(rc.FundInsurance, self._fund_insurance)
         exchange.add_hook(self._after)
+        exchange.extensions["risk"] = self
         exchange.add_state_part(self._state_parts)
 
     # ================================================================= commands
@@ -762,3 +765,24 @@ class RiskEngine:
 def attach(exchange: Exchange, config: RiskConfig | None = None) -> RiskEngine:
     """Attach a risk engine to ``exchange`` (the usual way to build a venue)."""
     return RiskEngine(exchange, config)
+
+
+def risk_of(exchange: Exchange) -> RiskEngine:
+    """The risk engine attached to ``exchange`` (also after a snapshot was loaded)."""
+    engine = exchange.extensions.get("risk")
+    if not isinstance(engine, RiskEngine):
+        raise LookupError("no risk engine is attached to this exchange")
+    return engine
+
+
+def new_exchange(
+    catalogue: Catalogue | None = None,
+    *,
+    config: RiskConfig | None = None,
+    fees: FeeSchedule | None = None,
+    clock: Callable[[], int] = zero_clock,
+) -> Exchange:
+    """A complete venue: the exchange with its risk engine attached (a store ``Factory``)."""
+    exchange = Exchange(catalogue, clock=clock, fees=fees)
+    attach(exchange, config)
+    return exchange
