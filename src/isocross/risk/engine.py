@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from decimal import ROUND_FLOOR, Decimal
 
+from isocross.catalogue import Catalogue
 from isocross.engine import commands as c
 from isocross.engine.events import (
     FillSettled,
@@ -37,7 +38,6 @@ from isocross.engine.events import (
     PositionChanged,
     PriceUpdated,
 )
-from isocross.catalogue import Catalogue
 from isocross.engine.exchange import Exchange, zero_clock
 from isocross.engine.fees import FeeSchedule
 from isocross.margin.account import Account
