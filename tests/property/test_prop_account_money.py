@@ -156,7 +156,7 @@ def mixed_accounts(draw: st.DrawFn) -> tuple[Account, dict[str, Decimal]]:
         inst = BINANCE.instrument(symbol)
         base = REFERENCE_PRICE[symbol]
         marks[symbol] = ratio_of(base, draw(st.integers(1, 3000)))
-        mode = draw(st.sampled_from(MarginMode))
+        mode = draw(st.sampled_from([MarginMode.CROSS, MarginMode.ISOLATED]))
         leverage = draw(st.integers(1, 20))
         sides = [PositionSide.BOTH]
         if hedge:

@@ -25,6 +25,7 @@ from decimal import Decimal, localcontext
 
 from isocross.catalogue import Catalogue
 from isocross.margin.figures import AccountFigures, compute_figures
+from isocross.margin.portfolio import PortfolioParams
 from isocross.margin.position import Position, apply_fill
 from isocross.model.enums import MarginMode, PositionMode, PositionSide, Side
 from isocross.model.errors import ErrorCode, IsocrossError
@@ -100,6 +101,8 @@ class Account:
         self._settings: dict[str, SymbolSettings] = {}
         self._positions: dict[tuple[str, PositionSide], Position] = {}
         self._orders: dict[str, OpenOrder] = {}
+        self.portfolio: PortfolioParams | None = None
+        """Portfolio-margin parameters for symbols in ``MarginMode.PORTFOLIO`` (None: default)."""
 
     # ----------------------------------------------------------------- ledger accounts
     def spot_account(self) -> str:
@@ -175,6 +178,7 @@ class Account:
             order_margin,
             marks,
             prices=prices,
+            portfolio=self.portfolio,
         )
 
     # ----------------------------------------------------------------- money in and out
@@ -361,7 +365,7 @@ class Account:
         self._settings[symbol] = replace(current, leverage=leverage)
         for p in legs:
             self._positions[(p.symbol, p.side)] = replace(p, leverage=leverage)
-        tighter = current.margin_mode is MarginMode.CROSS and leverage < current.leverage
+        tighter = current.margin_mode.pooled and leverage < current.leverage
         pool = (
             self.figures(marks, prices=False).pools.get(inst.margin_asset.name) if tighter else None
         )

@@ -23,10 +23,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 
 from isocross.margin.liquidation import Leg, bankruptcy_price, liquidation_price
+from isocross.margin.portfolio import (
+    PortfolioLeg,
+    PortfolioParams,
+    PortfolioRequirement,
+    portfolio_params,
+    requirement,
+)
 from isocross.margin.position import Position
 from isocross.model.enums import MarginMode, PositionSide
 from isocross.model.instrument import Instrument
@@ -94,6 +101,8 @@ class PoolFigures:
 class AccountFigures:
     positions: tuple[PositionFigures, ...]
     pools: Mapping[str, PoolFigures]
+    portfolio: Mapping[str, PortfolioRequirement] = field(default_factory=dict)
+    """Per margin asset: the portfolio-margin requirement and its worst scenario, if any."""
 
     def position(self, symbol: str, side: PositionSide = PositionSide.BOTH) -> PositionFigures:
         return next(p for p in self.positions if p.symbol == symbol and p.side is side)
@@ -134,6 +143,7 @@ def compute_figures(
     marks: Mapping[str, Decimal],
     *,
     prices: bool = True,
+    portfolio: PortfolioParams | None = None,
 ) -> AccountFigures:
     """Figures of every open position and every margin asset's cross pool at ``marks``.
 
@@ -157,27 +167,68 @@ def compute_figures(
                     inst.unrealized_pnl(pos.qty, pos.entry_price, mark),
                 )
             )
-        cross = [e for e in exact if e.position.margin_mode is MarginMode.CROSS]
+        cross = [e for e in exact if e.position.margin_mode.pooled]
         pool_mm: defaultdict[str, Decimal] = defaultdict(lambda: ZERO)
         pool_pnl: defaultdict[str, Decimal] = defaultdict(lambda: ZERO)
         for e in cross:
-            pool_mm[e.instrument.margin_asset.name] += e.maintenance
+            if e.position.margin_mode is MarginMode.CROSS:
+                pool_mm[e.instrument.margin_asset.name] += e.maintenance
             pool_pnl[e.instrument.margin_asset.name] += e.pnl
+        pm = _portfolio_requirements(cross, portfolio)
+        rounded: dict[str, tuple[Decimal, Decimal]] = {}
+        for asset, req in pm.items():
+            pool_mm[asset] += req.maintenance
+            quantum = next(
+                exponent(e.instrument.margin_asset.precision)
+                for e in cross
+                if e.instrument.margin_asset.name == asset
+            )
+            rounded[asset] = (round_up(req.initial, quantum), round_up(req.maintenance, quantum))
 
         rows = tuple(
             _position_figures(
-                e, cross, cross_wallets, isolated_wallets, pool_mm, pool_pnl, prices=prices
+                e,
+                cross,
+                cross_wallets,
+                isolated_wallets,
+                pool_mm,
+                pool_pnl,
+                prices=prices,
+                portfolio=portfolio,
             )
             for e in exact
         )
         assets = set(cross_wallets) | set(order_margin) | {r.margin_asset for r in rows}
         pools = {
             asset: _pool_figures(
-                asset, rows, cross_wallets, order_margin, pool_mm[asset], pool_pnl[asset]
+                asset,
+                rows,
+                cross_wallets,
+                order_margin,
+                pool_mm[asset],
+                pool_pnl[asset],
+                rounded.get(asset),
             )
             for asset in sorted(assets)
         }
-        return AccountFigures(rows, pools)
+        return AccountFigures(rows, pools, pm)
+
+
+def _portfolio_requirements(
+    pooled: list[_Exact], params: PortfolioParams | None
+) -> dict[str, PortfolioRequirement]:
+    """The portfolio-margin requirement of each asset's portfolio positions (exact)."""
+    legs: defaultdict[str, list[PortfolioLeg]] = defaultdict(list)
+    for e in pooled:
+        if e.position.margin_mode is MarginMode.PORTFOLIO:
+            pos = e.position
+            legs[e.instrument.margin_asset.name].append(
+                PortfolioLeg(
+                    e.instrument, pos.qty, pos.entry_price, e.mark, f"{pos.symbol}:{pos.side.value}"
+                )
+            )
+    params = params or portfolio_params()
+    return {asset: requirement(ls, params) for asset, ls in legs.items()}
 
 
 def _position_figures(
@@ -189,6 +240,7 @@ def _position_figures(
     pool_pnl: Mapping[str, Decimal],
     *,
     prices: bool = True,
+    portfolio: PortfolioParams | None = None,
 ) -> PositionFigures:
     pos, inst = e.position, e.instrument
     asset = inst.margin_asset.name
@@ -213,17 +265,20 @@ def _position_figures(
         liquidatable = is_liquidatable(e.maintenance, wallet + e.pnl)
     else:
         same = [c for c in cross if c.position.symbol == pos.symbol]
-        other_mm = pool_mm[asset] - sum((c.maintenance for c in same), ZERO)
         other_pnl = pool_pnl[asset] - sum((c.pnl for c in same), ZERO)
         wallet = cross_wallets.get(asset, ZERO)
         legs = [Leg(c.position.qty, c.position.entry_price) for c in same]
-        liq = (
-            liquidation_price(
+        if not prices:
+            liq = None
+        elif pos.margin_mode is MarginMode.PORTFOLIO:
+            liq = _portfolio_liquidation_price(
+                e, cross, wallet + other_pnl, pool_mm[asset], portfolio or portfolio_params()
+            )
+        else:
+            other_mm = pool_mm[asset] - sum((c.maintenance for c in same), ZERO)
+            liq = liquidation_price(
                 inst, legs, wallet, mark=e.mark, other_pnl=other_pnl, other_maintenance=other_mm
             )
-            if prices
-            else None
-        )
         bust = bankruptcy_price(inst, legs, wallet, other_pnl=other_pnl) if prices else None
         iso = (None, None, None, None)
         liquidatable = is_liquidatable(pool_mm[asset], wallet + pool_pnl[asset])
@@ -251,6 +306,79 @@ def _position_figures(
     )
 
 
+def _portfolio_liquidation_price(
+    e: _Exact,
+    pooled: list[_Exact],
+    base_balance: Decimal,
+    pool_maintenance: Decimal,
+    params: PortfolioParams,
+) -> Decimal | None:
+    """Where a portfolio position's pool reaches its requirement as this symbol's price moves
+    against it (the pool's other prices fixed): the requirement has no closed form, so bisect
+    on price in exact Decimal until the bracket is below a hundredth of a tick."""
+    inst, symbol = e.instrument, e.position.symbol
+    asset = inst.margin_asset.name
+    mine = [c for c in pooled if c.position.symbol == symbol]
+    portfolio = [
+        c
+        for c in pooled
+        if c.position.margin_mode is MarginMode.PORTFOLIO
+        and c.instrument.margin_asset.name == asset
+    ]
+    base_req = requirement(
+        [
+            PortfolioLeg(c.instrument, c.position.qty, c.position.entry_price, c.mark)
+            for c in portfolio
+        ],
+        params,
+    ).maintenance
+    fixed_mm = pool_maintenance - base_req  # the pool's cross positions
+
+    def slack(price: Decimal) -> Decimal:
+        pnl = sum(
+            (inst.unrealized_pnl(c.position.qty, c.position.entry_price, price) for c in mine), ZERO
+        )
+        legs = [
+            PortfolioLeg(
+                c.instrument,
+                c.position.qty,
+                c.position.entry_price,
+                price if c.position.symbol == symbol else c.mark,
+            )
+            for c in portfolio
+        ]
+        return base_balance + pnl - fixed_mm - requirement(legs, params).maintenance
+
+    net = sum((c.position.qty for c in mine), ZERO)
+    if net == 0:
+        return None
+    down = net > 0
+    safe = e.mark
+    if slack(safe) <= 0:
+        return safe
+    step = Decimal("0.01")
+    far = safe
+    for _ in range(40):  # bracket: move against the position, doubling the step
+        far = safe * (1 - step) if down else safe * (1 + step)
+        if far <= inst.tick_size or far > e.mark * 1000:
+            far = inst.tick_size if down else e.mark * 1000
+            if slack(far) > 0:
+                return None
+            break
+        if slack(far) <= 0:
+            break
+        safe, step = far, step * 2
+    else:
+        return None
+    while abs(safe - far) > inst.tick_size / 100:
+        mid = (safe + far) / 2
+        if slack(mid) > 0:
+            safe = mid
+        else:
+            far = mid
+    return far
+
+
 def _pool_figures(
     asset: str,
     rows: tuple[PositionFigures, ...],
@@ -258,14 +386,20 @@ def _pool_figures(
     order_margin: Mapping[str, Decimal],
     exact_maintenance: Decimal,
     exact_pnl: Decimal,
+    portfolio: tuple[Decimal, Decimal] | None = None,
 ) -> PoolFigures:
+    """``portfolio``: the portfolio positions' (initial, maintenance) requirement, rounded up."""
     mine = [r for r in rows if r.margin_asset == asset]
-    cross = [r for r in mine if r.margin_mode is MarginMode.CROSS]
+    cross = [r for r in mine if r.margin_mode.pooled]
+    only_cross = [r for r in cross if r.margin_mode is MarginMode.CROSS]
     wallet = cross_wallets.get(asset, ZERO)
     pnl = sum((r.unrealized_pnl for r in cross), ZERO)
-    position_im = sum((r.initial_margin for r in cross), ZERO)
+    position_im = sum((r.initial_margin for r in only_cross), ZERO)
     orders_im = order_margin.get(asset, ZERO)
-    maintenance = sum((r.maintenance_margin for r in cross), ZERO)
+    maintenance = sum((r.maintenance_margin for r in only_cross), ZERO)
+    if portfolio is not None:
+        position_im += portfolio[0]
+        maintenance += portfolio[1]
     balance = wallet + pnl
     used = position_im + orders_im
     available = balance - used

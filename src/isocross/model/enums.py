@@ -10,6 +10,13 @@ class MarginMode(StrEnum):
 
     CROSS = "cross"
     ISOLATED = "isolated"
+    PORTFOLIO = "portfolio"
+    """Pooled like cross, but the pool's requirement is the portfolio-margin scenario loss."""
+
+    @property
+    def pooled(self) -> bool:
+        """Cross and portfolio positions share their margin asset's pool (the futures wallet)."""
+        return self is not MarginMode.ISOLATED
 
 
 class PositionMode(StrEnum):

@@ -42,6 +42,7 @@ from isocross.engine.exchange import Exchange, zero_clock
 from isocross.engine.fees import FeeSchedule
 from isocross.margin.account import Account
 from isocross.margin.figures import AccountFigures, is_liquidatable
+from isocross.margin.portfolio import PortfolioLeg, portfolio_params, requirement
 from isocross.margin.position import Position
 from isocross.model.enums import MarginMode, PositionSide, Side
 from isocross.model.errors import ErrorCode, IsocrossError
@@ -304,8 +305,7 @@ class RiskEngine:
         seen: set[str] = set()
         for asset, pool in figs.pools.items():
             has_cross = any(
-                p.margin_asset == asset and p.margin_mode is MarginMode.CROSS
-                for p in figs.positions
+                p.margin_asset == asset and p.margin_mode.pooled for p in figs.positions
             )
             if not has_cross:
                 continue
@@ -354,7 +354,7 @@ class RiskEngine:
             (
                 p
                 for p in acct.positions()
-                if p.margin_mode is MarginMode.CROSS
+                if p.margin_mode.pooled
                 and self.exchange.catalogue.instrument(p.symbol).margin_asset.name == asset
             ),
             key=lambda p: (p.symbol, p.side.value),
@@ -383,8 +383,32 @@ class RiskEngine:
             )
         wallet = self.exchange.ledger.balance(self._wallet_name(acct, isolated), asset)
         balance = wallet + sum((leg.pnl for leg in legs), ZERO)
-        maintenance = sum((leg.maintenance for leg in legs), ZERO)
+        positions = self._pool(acct, asset, isolated)
+        maintenance = self._requirement(acct, positions, legs, None, ZERO)
         return legs, wallet, balance, maintenance
+
+    def _requirement(
+        self,
+        acct: Account,
+        positions: list[Position],
+        legs: list[PoolLeg],
+        changed: int | None,
+        rest: Decimal,
+    ) -> Decimal:
+        """The pool's exact maintenance requirement, with leg ``changed`` resized to ``rest``:
+        tier maintenance for cross (and isolated) legs, the portfolio-margin scenario loss over
+        the portfolio legs together."""
+        total = ZERO
+        portfolio: list[PortfolioLeg] = []
+        for i, (pos, leg) in enumerate(zip(positions, legs, strict=True)):
+            qty = rest if i == changed else pos.qty
+            if pos.margin_mode is MarginMode.PORTFOLIO:
+                portfolio.append(PortfolioLeg(leg.instrument, qty, pos.entry_price, leg.mark))
+            elif qty != 0:
+                total += leg.instrument.maintenance_margin(qty, leg.mark)
+        if portfolio:
+            total += requirement(portfolio, acct.portfolio or portfolio_params()).maintenance
+        return total
 
     def _liquidate(
         self, acct: Account, asset: str, isolated: tuple[str, PositionSide] | None
@@ -399,8 +423,7 @@ class RiskEngine:
             symbols = {
                 s
                 for s, inst in ex.catalogue.instruments.items()
-                if inst.margin_asset.name == asset
-                and acct.settings(s).margin_mode is MarginMode.CROSS
+                if inst.margin_asset.name == asset and acct.settings(s).margin_mode.pooled
             }
         else:
             symbols = {isolated[0]}
@@ -434,17 +457,28 @@ class RiskEngine:
         """Try the preset's partial liquidation; True when it restored the pool."""
         if self.config.partial == "none":
             return False
-        index = max(range(len(legs)), key=lambda i: (legs[i].maintenance, -i))
+        positions = self._pool(acct, asset, isolated)
+        # The position whose removal cuts the requirement most (for a cross pool: the largest
+        # maintenance margin; for portfolio margin, the biggest unhedged risk).
+        cuts = [
+            maintenance - self._requirement(acct, positions, legs, i, ZERO)
+            for i in range(len(legs))
+        ]
+        index = max(range(len(legs)), key=lambda i: (cuts[i], -i))
         leg = legs[index]
         rate = self.config.clearance_fee_rate(leg.instrument.symbol)
+
+        def after(rest: Decimal) -> Decimal:
+            return self._requirement(acct, positions, legs, index, rest)
+
         size = (
-            restore_size(leg, balance, maintenance, rate)
+            restore_size(leg, balance, maintenance, rate, requirement_after=after)
             if self.config.partial == "restore"
-            else ladder_size(leg, balance, maintenance, rate)
+            else ladder_size(leg, balance, maintenance, rate, requirement_after=after)
         )
         if size is None or size == 0 or (size >= abs(leg.qty) and len(legs) == 1):
             return False
-        pos = self._pool(acct, asset, isolated)[index]
+        pos = positions[index]
         wallet = self.exchange.ledger.balance(self._wallet_name(acct, isolated), asset)
         bust = bankruptcy_prices(legs, wallet)[index]
         inst = leg.instrument

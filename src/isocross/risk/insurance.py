@@ -10,7 +10,6 @@ from decimal import Decimal
 
 from isocross.catalogue import Catalogue
 from isocross.margin.account import INSURANCE, Account
-from isocross.model.enums import MarginMode
 from isocross.model.ledger import Ledger
 
 INSURANCE_ACCOUNT_ID = INSURANCE
@@ -35,6 +34,6 @@ class InsuranceFund(Account):
         total = self.balance(asset)
         for pos in self.positions():
             inst = self.catalogue.instrument(pos.symbol)
-            if inst.margin_asset.name == asset and pos.margin_mode is MarginMode.CROSS:
+            if inst.margin_asset.name == asset and pos.margin_mode.pooled:
                 total += inst.unrealized_pnl(pos.qty, pos.entry_price, marks[pos.symbol])
         return total

@@ -89,6 +89,7 @@ def restore_size(
     fee_rate: Decimal,
     *,
     target_ratio: Decimal = Decimal(1),
+    requirement_after: Callable[[Decimal], Decimal] | None = None,
 ) -> Decimal | None:
     """The smallest quantity (a multiple of the step) of ``leg`` whose close at mark, after the
     clearance fee, brings the pool to ``MM < target_ratio × MB``; ``None`` if no close of this
@@ -98,10 +99,15 @@ def restore_size(
     sign = 1 if leg.qty > 0 else -1
     other_mm = maintenance - leg.maintenance
 
+    def after(rest: Decimal) -> Decimal:
+        if requirement_after is not None:
+            return requirement_after(rest)
+        return other_mm + (inst.maintenance_margin(rest, leg.mark) if rest else ZERO)
+
     def slack(k: int) -> Decimal:
         closed = k * inst.step_size
         rest = (abs(leg.qty) - closed) * sign
-        after_mm = other_mm + (inst.maintenance_margin(rest, leg.mark) if rest else ZERO)
+        after_mm = after(rest)
         after_mb = balance - fee_rate * inst.notional(closed, leg.mark)
         return target_ratio * after_mb - after_mm
 
@@ -133,7 +139,12 @@ def _last_rising(f: Callable[[int], Decimal], n: int) -> int:
 
 
 def ladder_size(
-    leg: PoolLeg, balance: Decimal, maintenance: Decimal, fee_rate: Decimal
+    leg: PoolLeg,
+    balance: Decimal,
+    maintenance: Decimal,
+    fee_rate: Decimal,
+    *,
+    requirement_after: Callable[[Decimal], Decimal] | None = None,
 ) -> Decimal | None:
     """Bybit's step-down: close down to the cap of each lower tier in turn until the pool is
     compliant after the fee; ``None`` at the lowest tier (take it all)."""
@@ -152,7 +163,10 @@ def ladder_size(
         keep_lots = (keep / inst.step_size).to_integral_value(rounding=ROUND_FLOOR)
         rest = min(abs(leg.qty), keep_lots * inst.step_size)
         closed = abs(leg.qty) - rest
-        after_mm = other_mm + (inst.maintenance_margin(rest * sign, leg.mark) if rest else ZERO)
+        if requirement_after is not None:
+            after_mm = requirement_after(rest * sign)
+        else:
+            after_mm = other_mm + (inst.maintenance_margin(rest * sign, leg.mark) if rest else ZERO)
         after_mb = balance - fee_rate * inst.notional(closed, leg.mark)
         if rest > 0 and after_mb > after_mm:
             return closed
