@@ -146,10 +146,13 @@ def _render(report: dict[str, Any], title: str) -> None:
 
 
 def _render_comparison(reports: dict[str, dict[str, Any]]) -> None:
-    """One row per position: cross vs isolated liquidation price and what is at stake."""
+    """One row per position: cross vs isolated vs portfolio liquidation price and what is at
+    stake."""
     final = {mode: r.get("after", r) for mode, r in reports.items()}
     moved = " after " + " ".join(reports["cross"]["moves"]) if "after" in reports["cross"] else ""
-    table = Table(title=f"cross vs isolated, side by side{moved}", title_justify="left")
+    table = Table(
+        title=f"cross vs isolated vs portfolio, side by side{moved}", title_justify="left"
+    )
     for col in (
         "symbol",
         "mark",
@@ -159,10 +162,17 @@ def _render_comparison(reports: dict[str, dict[str, Any]]) -> None:
         "isolated: margin left",
         "isolated: liq. price",
         "isolated: at stake",
+        "portfolio: liq. price",
     ):
         table.add_column(col, justify="left" if col == "symbol" else "right")
     pools = final["cross"]["margin_assets"]
-    for c, i in zip(final["cross"]["positions"], final["isolated"]["positions"], strict=True):
+    rows = zip(
+        final["cross"]["positions"],
+        final["isolated"]["positions"],
+        final["portfolio"]["positions"],
+        strict=True,
+    )
+    for c, i, p in rows:
         asset = c["margin_asset"]
         pool = pools[asset]
         table.add_row(
@@ -174,8 +184,14 @@ def _render_comparison(reports: dict[str, dict[str, Any]]) -> None:
             f"{i['margin_balance']} of {i['isolated_margin']}",
             _plain(i["liquidation_price"]) + (" [bold red]LIQ[/]" if i["liquidatable"] else ""),
             f"{i['isolated_margin']} {asset}",
+            _plain(p["liquidation_price"]) + (" [bold red]LIQ[/]" if p["liquidatable"] else ""),
         )
     out.print(table)
+    for asset, pm in final["portfolio"].get("portfolio", {}).items():
+        out.print(
+            f"{asset}: portfolio margin requires {pm['requirement']} where cross requires "
+            f"{pm['cross_maintenance']} (saved {pm['saved_versus_cross']}); see --explain."
+        )
     for asset, pool in pools.items():
         iso_pool = final["isolated"]["margin_assets"].get(asset, {})
         out.print(
@@ -205,10 +221,26 @@ def risk(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Explain the portfolio-margin requirement: worst scenario, what drives it, "
+            "what each hedge saved versus cross (positions taken into portfolio mode).",
+        ),
+    ] = False,
 ) -> None:
     """Every margin figure of an account scenario: margins, ratios, liquidation prices."""
     moves = list(move or [])
     scenario = _load(file, example)
+    if explain:
+        portfolio = as_mode(scenario, MarginMode.PORTFOLIO)
+        report = evaluate(with_moves(portfolio, moves) if moves else portfolio)
+        if as_json:
+            out.print_json(data=report["portfolio"])
+            return
+        _render_explanation(report["portfolio"])
+        return
     if compare_modes:
         reports = {m.value: _report(as_mode(scenario, m), moves) for m in MarginMode}
         if as_json:
@@ -225,6 +257,34 @@ def risk(
     if scenario.description:
         out.print(f"[dim]{scenario.description}[/]")
     _render_sections(report, "scenario")
+
+
+def _render_explanation(portfolios: dict[str, Any]) -> None:
+    """The portfolio requirement, its worst scenario and the hedging savings, per asset."""
+    for asset, pm in portfolios.items():
+        worst = pm["worst_scenario"]
+        out.print(
+            f"[bold]{asset} portfolio margin[/]: requirement {pm['requirement']} = max(scenario "
+            f"loss {pm['scenario_loss']}, minimum {pm['minimum_charge']}) + concentration "
+            f"{pm['concentration_add_on']}; cross would require {pm['cross_maintenance']}."
+        )
+        if worst is not None:
+            moves = ", ".join(f"{u} {_pct(m)}" for u, m in worst["moves"].items())
+            out.print(f"worst scenario: market {worst['market']} ({worst['kind']}): {moves}")
+        table = Table(title="what drives it", title_justify="left")
+        for col in ("position", "loss in the worst scenario"):
+            table.add_column(col, justify="left" if col == "position" else "right")
+        for label, loss in pm["position_losses"].items():
+            table.add_row(label, loss)
+        out.print(table)
+        table = Table(title="what each hedge saved versus cross", title_justify="left")
+        for col in ("underlying", "cross maintenance", "scenario loss", "saved"):
+            table.add_column(col, justify="left" if col == "underlying" else "right")
+        for unit, row in pm["underlyings"].items():
+            table.add_row(
+                unit, row["cross_maintenance"], row["scenario_loss"], row["saved_by_hedging"]
+            )
+        out.print(table)
 
 
 def _render_sections(report: dict[str, Any], title: str) -> None:

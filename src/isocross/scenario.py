@@ -29,12 +29,13 @@ from typing import Any
 from isocross.catalogue import Catalogue, bracket_rule, load_catalogue
 from isocross.margin.account import Account
 from isocross.margin.figures import AccountFigures, PoolFigures, PositionFigures
+from isocross.margin.portfolio import PortfolioRequirement
 from isocross.margin.position import Position
 from isocross.model.enums import MarginMode, PositionMode, PositionSide
 from isocross.model.errors import ErrorCode, IsocrossError
 from isocross.model.money import CONTEXT, HUNDRED, ONE, ZERO, exponent, parse_decimal, round_up
 
-EXAMPLES = ("seed-1000", "binance-cross", "coin-m")
+EXAMPLES = ("seed-1000", "binance-cross", "coin-m", "hedged-pair")
 
 
 def _bad(field: str, message: str) -> IsocrossError:
@@ -203,7 +204,8 @@ def _position(
         mode = MarginMode(mode_raw)
     except ValueError:
         raise _bad(
-            f"{field}.margin_mode", f"must be 'cross' or 'isolated', got {mode_raw!r}"
+            f"{field}.margin_mode",
+            f"must be 'cross', 'isolated' or 'portfolio', got {mode_raw!r}",
         ) from None
     leverage = doc.get("leverage")
     top = inst.tiers.max_leverage
@@ -269,7 +271,7 @@ def as_mode(scenario: Scenario, mode: MarginMode) -> Scenario:
         asset = inst.margin_asset.name
         if p.margin_mode is mode:
             positions.append(p)
-        elif mode is MarginMode.CROSS:
+        elif mode.pooled:
             wallets[asset] = wallets.get(asset, ZERO) + (p.isolated_margin or ZERO)
             positions.append(replace(p, margin_mode=mode, isolated_margin=None))
         else:
@@ -345,10 +347,69 @@ def _pool_json(pool: PoolFigures) -> dict[str, Any]:
     }
 
 
+def _portfolio_json(
+    req: PortfolioRequirement, rows: list[PositionFigures], catalogue: Catalogue
+) -> dict[str, Any]:
+    """Why the portfolio requirement is what it is: the worst scenario, what drives it, and
+    what each underlying's hedges saved against cross (its positions' tier maintenance minus
+    its loss in the worst scenario)."""
+    worst = req.worst
+    quantum = exponent(catalogue.instrument(rows[0].symbol).margin_asset.precision)
+    required = round_up(req.maintenance, quantum)
+    units = dict(req.unit_losses)
+    cross: dict[str, Decimal] = {}
+    for r in rows:
+        unit = catalogue.instrument(r.symbol).base_asset
+        cross[unit] = cross.get(unit, ZERO) + r.maintenance_margin
+    cross_total = sum(cross.values(), ZERO)
+    return {
+        "requirement": text(required),
+        "initial_requirement": text(round_up(req.initial, quantum)),
+        "scenario_loss": text(round_up(req.scenario_loss, quantum)),
+        "minimum_charge": text(round_up(req.minimum, quantum)),
+        "concentration_add_on": text(round_up(req.concentration, quantum)),
+        "cross_maintenance": text(cross_total),
+        "saved_versus_cross": text(cross_total - required),
+        "worst_scenario": None
+        if worst is None
+        else {
+            "kind": worst.kind,
+            "level": text(worst.level),
+            "market": "down" if worst.factor < 0 else "up",
+            "moves": {u: text(m) for u, m in sorted(worst.moves.items())},
+        },
+        "position_losses": {label: text(round_up(loss, quantum)) for label, loss in req.leg_losses},
+        "underlyings": {
+            u: {
+                "cross_maintenance": text(cross.get(u, ZERO)),
+                "scenario_loss": text(round_up(units.get(u, ZERO), quantum)),
+                "saved_by_hedging": text(
+                    cross.get(u, ZERO) - round_up(units.get(u, ZERO), quantum)
+                ),
+            }
+            for u in sorted(set(cross) | set(units))
+        },
+    }
+
+
 def evaluate(scenario: Scenario) -> dict[str, Any]:
     """Every figure of the scenario as a JSON-ready document."""
     figures = scenario.figures()
-    return {
+    doc: dict[str, Any] = {
         "positions": [_position_json(p) for p in figures.positions],
         "margin_assets": {a: _pool_json(pool) for a, pool in figures.pools.items()},
     }
+    if figures.portfolio:
+        doc["portfolio"] = {
+            asset: _portfolio_json(
+                req,
+                [
+                    r
+                    for r in figures.positions
+                    if r.margin_asset == asset and r.margin_mode is MarginMode.PORTFOLIO
+                ],
+                scenario.catalogue,
+            )
+            for asset, req in figures.portfolio.items()
+        }
+    return doc
