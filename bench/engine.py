@@ -39,6 +39,7 @@ from isocross.engine.events import OrderUpdated, Trade
 from isocross.engine.market_maker import MarketMaker
 from isocross.engine.orders import OrderType, TimeInForce
 from isocross.model.enums import Side
+from isocross.risk.engine import new_exchange
 
 CATALOGUE = load_catalogue()
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
@@ -193,8 +194,10 @@ def record_book_ops(traders: list[str], commands: list[c.Command]) -> tuple[list
     return log, ex
 
 
-def run_engine(traders: list[str], commands: list[c.Command]) -> tuple[float, Exchange]:
-    ex = Exchange(CATALOGUE, clock=_clock())
+def run_engine(
+    traders: list[str], commands: list[c.Command], *, risk: bool = False
+) -> tuple[float, Exchange]:
+    ex = new_exchange(CATALOGUE, clock=_clock()) if risk else Exchange(CATALOGUE, clock=_clock())
     for cmd in setup_commands(traders):
         ex.handle(cmd)
     handle = ex.handle
@@ -232,6 +235,11 @@ def main() -> None:
     for _ in range(repeats):
         elapsed, end = run_engine(traders, commands)
         engine_times.append(elapsed)
+    risk_times = []
+    for _ in range(repeats):
+        elapsed, with_risk = run_engine(traders, commands, risk=True)
+        risk_times.append(elapsed)
+    assert with_risk.ledger.imbalance() == {}
     book_times = [run_book(ops) for _ in range(max(repeats, 3))]
     assert end.state_hash() == live.state_hash(), "replay diverged from the generating run"
     assert end.ledger.imbalance() == {}
@@ -267,6 +275,11 @@ def main() -> None:
         f"engine {min(engine_times) * 1e6 / len(commands):,.1f} µs/command, "
         f"bare book {min(book_times) * 1e6 / len(ops):,.2f} µs/op "
         f"(best of {len(engine_times)} / {len(book_times)} runs); target 100,000 commands/s"
+    )
+    risk_rate = len(commands) / min(risk_times)
+    print(
+        f"with the risk engine attached (margin checks of touched accounts after every "
+        f"command): {risk_rate:,.0f} commands/s, {risk_rate / engine_rate:.2f}× the bare exchange"
     )
     if args.profile:
         _profile(traders, commands)
