@@ -20,6 +20,7 @@ from isocross.engine import commands as c
 from isocross.model.errors import ErrorCode
 from isocross.store import DurableExchange, Entry, StoreError
 from isocross.store import schema as t
+from isocross.store.db import MIGRATIONS, head_revision, revisions
 from isocross.store.journal import from_row
 
 
@@ -285,3 +286,17 @@ def test_a_failed_commit_stops_the_store_and_nothing_unjournaled_is_acknowledged
 def test_only_one_writer_at_a_time(db: Db) -> None:
     with db.durable(), pytest.raises(StoreError, match="another process is writing"):
         db.store(lock_timeout=0.2)
+
+
+def test_migration_files_follow_the_naming_the_store_reads_revisions_by() -> None:
+    """``db.revisions()`` reads revision ids from file names (no Alembic on open): hold Alembic's
+    own view to it — ids equal file names, numbered in order, one linear history."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    script = ScriptDirectory.from_config(config)
+    history = [s.revision for s in reversed(list(script.walk_revisions()))]
+    assert history == revisions()
+    assert script.get_heads() == [head_revision()]

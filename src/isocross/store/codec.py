@@ -428,11 +428,12 @@ def safe_command_text(command: Any) -> str:
 
 def journal_form(command: Any) -> tuple[str, Any]:
     """``command``'s journal text and the command decoded back from it: the exchange runs
-    the decoded one, so a replay sees exactly what the live run saw. Raises
-    :class:`CodecError` when the command cannot make the round trip."""
+    the decoded one, so a replay sees exactly what the live run saw (a list where the class
+    says ``Sequence`` becomes a tuple). Raises :class:`CodecError` when a field does not fit
+    its type (an int for a str): the command could not be replayed."""
     text = encode_command(command)
     decoded = decode_command(text)
-    if decoded != command:
+    if encode_command(decoded) != text:
         raise CodecError(f"{type(command).__name__} does not survive the journal: {text}")
     return text, decoded
 

@@ -15,17 +15,16 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from isocross.store.schema import VERSION_TABLE
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 DEFAULT_DATA_DIR = Path("data")
@@ -114,30 +113,41 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def revisions() -> list[str]:
+    """The schema revisions this code knows, oldest first: one migration module per revision,
+    named after its id (``0001_initial.py``), numbered in order (a test holds Alembic to it).
+    Read from the file names, so opening a current database needs no Alembic at all."""
+    names = (p.stem for p in (MIGRATIONS / "versions").glob("[0-9]*.py"))
+    return sorted(names)
+
+
+def head_revision() -> str:
+    return revisions()[-1]
+
+
 def _alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
 
 
-def head_revision() -> str:
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
-    assert head is not None
-    return head
-
-
 def current_revision(conn: Connection) -> str | None:
-    context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-    return context.get_current_revision()
+    """The database's schema revision (None: no isocross schema yet)."""
+    if not inspect(conn).has_table(VERSION_TABLE):
+        return None
+    rows = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+    if len(rows) > 1:
+        raise StoreError(f"{VERSION_TABLE} names {len(rows)} revisions: {', '.join(rows)}")
+    return rows[0] if rows else None
 
 
 def migrate(engine: Engine, *, create: bool = True) -> str:
     """Bring the schema to the head revision; returns it. Refuses a revision it does not know
     (a newer isocross wrote it) and, unless ``create``, a database without a journal."""
-    config = _alembic_config()
-    script = ScriptDirectory.from_config(config)
-    known = {s.revision for s in script.walk_revisions()}
-    head = script.get_current_head()
+    known = revisions()
+    head = known[-1]
     url = _safe(str(engine.url))
     try:
         with engine.connect() as conn:
@@ -151,12 +161,14 @@ def migrate(engine: Engine, *, create: bool = True) -> str:
         if current is None and not create:
             raise StoreError(f"{url} holds no isocross journal")
         if current != head:
+            from alembic import command
+
+            config = _alembic_config()
             with engine.begin() as conn:
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot open {url}: {_first_line(exc)}") from exc
-    assert head is not None
     return head
 
 
