@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from isocross.api.cli import register as register_service
 from isocross.catalogue import load_catalogue, venues
 from isocross.model.enums import MarginMode
 from isocross.model.errors import IsocrossError
@@ -321,6 +322,9 @@ def instruments(
                 f"{t.cum.normalize():f}",
             )
         out.print(table)
+
+
+register_service(app)
 
 
 def _fail(line: str) -> None:
