@@ -22,6 +22,7 @@ from isocross.catalogue import load_catalogue, venues
 from isocross.model.enums import MarginMode
 from isocross.model.errors import IsocrossError
 from isocross.scenario import EXAMPLES, Scenario, as_mode, evaluate, load_example, parse, with_moves
+from isocross.store.cli import app as journal_app
 
 app = typer.Typer(
     help="isocross: exact cross and isolated margin for crypto perpetual futures.",
@@ -30,6 +31,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console(width=max(shutil.get_terminal_size((140, 40)).columns, 120))
+app.add_typer(journal_app, name="journal")
 
 
 class UsageError(Exception):

@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select
@@ -92,6 +93,27 @@ class RecoveryReport:
         data["damage"] = None if self.damage is None else asdict(self.damage)
         data["snapshot"] = None if self.snapshot is None else asdict(self.snapshot)
         return data
+
+
+@dataclass(slots=True)
+class Verification:
+    """What :meth:`Store.verify` found."""
+
+    replay: RecoveryReport
+    snapshots: list[tuple[SnapshotInfo, str | None]]
+    """Each snapshot with what is wrong with it (None: it loads and matches the replay)."""
+    imbalance: dict[str, Decimal]
+    divergence: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.divergence is None
+            and self.replay.damage is None
+            and self.replay.event_mismatches == 0
+            and not self.imbalance
+            and all(problem is None for _, problem in self.snapshots)
+        )
 
 
 class Store:
@@ -286,6 +308,37 @@ class Store:
         self._finish(exchange, scan, report, start)
         return exchange, report
 
+    def verify(self, factory: Factory = Exchange) -> tuple[Exchange, Verification]:
+        """Check everything: a clean replay comparing every event with the journal's, every
+        snapshot against the replay's state at its entry, and the ledger's balance."""
+        start = time.perf_counter()
+        report = RecoveryReport()
+        exchange = factory()
+        scan = Scan()
+        snapshots = self.snapshots()
+        hashes = {s.entry_id: "" for s in snapshots}
+        divergence = None
+        try:
+            self._replay(exchange, scan, report, compare_events=True, checkpoints=hashes)
+        except ReplayDivergenceError as exc:
+            divergence = str(exc)
+        self._finish(exchange, scan, report, start)
+        problems: list[tuple[SnapshotInfo, str | None]] = []
+        for info in snapshots:
+            problem = None
+            if not hashes[info.entry_id]:
+                problem = f"entry {info.entry_id} is past what could be replayed"
+            else:
+                try:
+                    loaded = self.load_snapshot(info)
+                    if loaded.state_hash() != hashes[info.entry_id]:
+                        problem = "its state differs from the replay's at its entry"
+                except SnapshotError as exc:
+                    problem = str(exc)
+            problems.append((info, problem))
+        imbalance = exchange.ledger.imbalance()
+        return exchange, Verification(report, problems, imbalance, divergence)
+
     def recover(
         self,
         factory: Factory = Exchange,
@@ -333,12 +386,17 @@ class Store:
         report: RecoveryReport,
         *,
         compare_events: bool = False,
+        checkpoints: dict[int, str] | None = None,
     ) -> None:
+        """Replay the whole rows after ``scan`` into ``exchange``; at each entry id in
+        ``checkpoints`` record the state hash there."""
         handle = exchange.handle
         with self.engine.connect() as conn:
             for row in scan_rows(conn, scan):
                 seq = row["seq"]
                 if seq is None:
+                    if checkpoints is not None and row["entry_id"] in checkpoints:
+                        checkpoints[row["entry_id"]] = exchange.state_hash()
                     continue
                 try:
                     command = decode_command(row["command"])
@@ -360,6 +418,8 @@ class Store:
                     )
                 report.replayed += 1
                 report.replayed_events += len(outcome.events)
+                if checkpoints is not None and row["entry_id"] in checkpoints:
+                    checkpoints[row["entry_id"]] = exchange.state_hash()
                 if compare_events and encode_events(outcome.events) != row["events"]:
                     if report.event_mismatches == 0:
                         report.warn(
