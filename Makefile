@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh machine:
-#   make run    the main job (today: the margin calculator on the built-in seed example)
+#   make run    the main job: the exchange service (isocross serve) with the demo market
 #   make test   lint (ruff), types (mypy --strict) and the whole test suite
 # Both bootstrap uv into .tools/ and the locked environment into .venv/ on first use.
 PYTHON ?= python3
@@ -21,7 +21,7 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 setup: $(VENV)/.synced
 
 run: setup
-	$(VENV)/bin/isocross risk --example seed-1000 --compare-modes --move ETHUSDT=-15%
+	$(VENV)/bin/isocross serve --database .isocross
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench

@@ -9,7 +9,6 @@ plus isocross's stable ``error`` name.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from decimal import Decimal
@@ -31,7 +30,7 @@ from isocross.engine.events import OrderUpdated
 from isocross.engine.exchange import Exchange, Outcome
 from isocross.engine.orders import Order, OrderType, TimeInForce, WorkingType
 from isocross.model.enums import MarginMode, PositionMode, PositionSide, Side
-from isocross.model.errors import ErrorCode, IsocrossError
+from isocross.model.errors import ErrorCode
 from isocross.risk import commands as rc
 from isocross.store.codec import EVENTS
 
@@ -591,10 +590,22 @@ async def margin_modes(
 ) -> m.Accepted:
     """Switch many symbols at once, all or nothing; a refusal lists every blocker in
     ``details.blocked`` (see also ``GET /margin-modes/blockers``)."""
-    command = c.SetMarginModes(
-        principal.account_id, MarginMode(body.mode.value), list(body.symbols), body.as_default
-    )
-    return _accepted(await _command(service_of(request), principal, command), principal)
+    service = service_of(request)
+    mode = MarginMode(body.mode.value)
+    command = c.SetMarginModes(principal.account_id, mode, list(body.symbols), body.as_default)
+    outcome = await service.submit(command)
+    if outcome.error is not None:
+        error = ApiError.from_refusal(outcome.error)
+        if outcome.error.error is ErrorCode.MARGIN_MODE_BULK_BLOCKED and not error.details:
+            # The journal keeps a refusal's code and message; list the blockers again.
+            symbols = list(body.symbols) or None
+            error.details = {
+                "blocked": await service.venue.read(
+                    lambda ex: views.margin_mode_blockers(ex, principal.account_id, mode, symbols)
+                )
+            }
+        raise error
+    return _accepted(outcome, principal)
 
 
 @router.put("/symbols/{symbol}/leverage", tags=["account"])
@@ -876,8 +887,4 @@ async def close_listen_key(request: Request, principal: Reader) -> m.ListenKeyOu
     return m.ListenKeyOut(listen_key=key)
 
 
-def _refusal(code: ErrorCode, message: str, field: str | None = None) -> IsocrossError:
-    return IsocrossError(code, message, field=field)
-
-
-__all__ = ["asyncio", "router"]
+__all__ = ["router"]
