@@ -23,6 +23,7 @@ Last line: ``risk_sweep: N M positions/s (baseline: M M positions/s, ratio: R×)
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from bisect import bisect_left
@@ -185,13 +186,17 @@ def baseline(syms: list[Sym], accts: list[Acct], marks: list[float]) -> list[tup
 
 
 # ------------------------------------------------------------------------------ timing
-def median_time(fn: Callable[[], object], runs: int) -> float:
+def timings(fn: Callable[[], object], runs: int) -> list[float]:
     times = []
     for _ in range(runs):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
+
+
+def median_time(fn: Callable[[], object], runs: int) -> float:
+    return statistics.median(timings(fn, runs))
 
 
 def main() -> None:
@@ -216,7 +221,8 @@ def main() -> None:
     start = time.perf_counter()
     flagged = sweep.flagged(marks)
     warm = time.perf_counter() - start
-    full = median_time(lambda: sweep.flagged(marks), runs)
+    full_runs = timings(lambda: sweep.flagged(marks), runs)
+    full = statistics.median(full_runs)
 
     rare, common = sweep.symbols[-1], sweep.symbols[0]
     sweep.flagged(marks, rare)
@@ -248,9 +254,10 @@ def main() -> None:
         f"(generated in {generated:.1f} s, laid out in {built:.1f} s)"
     )
     print(
-        f"full sweep: {full * 1e3:.1f} ms median of {runs} (first call incl. JIT load "
-        f"{warm * 1e3:.0f} ms), {flagged.shape[0]:,} pools flagged "
-        f"({flagged.shape[0] / sweep.n_pools:.2%})"
+        f"full sweep: {full * 1e3:.1f} ms median of {runs}, fastest {min(full_runs) * 1e3:.1f} ms "
+        f"(first call incl. JIT load {warm * 1e3:.0f} ms), {flagged.shape[0]:,} pools flagged "
+        f"({flagged.shape[0] / sweep.n_pools:.2%}); load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} cores"
     )
     print(
         f"one symbol's tick: {one_rare * 1e6:.1f} µs with {sweep.symbol_holders(rare)} holders, "

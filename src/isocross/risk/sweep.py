@@ -120,13 +120,13 @@ _SLOT_BITS = 8
 
 
 @_jit
-def _bracket(n: float, base: float, cap: F64) -> np.uint64:
+def _bracket(n: float, base: np.uint64, cap: F64) -> np.uint64:
     """Index (from ``base``) of the bracket ``floor < n ≤ cap``: the number of caps below ``n``
     (``bisect_left``), by a binary search over the table's 16 padded caps with masks instead of
     jumps (brackets are data-dependent, branches would mispredict) and unsigned indices (no
     wraparound checks)."""
     zero = np.uint64(0)
-    k = np.uint64(base)
+    k = base
     k += np.uint64(8) & (zero - np.uint64(n > cap[k + np.uint64(7)]))
     k += np.uint64(4) & (zero - np.uint64(n > cap[k + np.uint64(3)]))
     k += np.uint64(2) & (zero - np.uint64(n > cap[k + np.uint64(1)]))
@@ -136,7 +136,7 @@ def _bracket(n: float, base: float, cap: F64) -> np.uint64:
 
 @_jit
 def _terms(
-    q: float, e: float, a: float, base: float, cap: F64, mc: F64, factor: float
+    q: float, e: float, a: float, base: np.uint64, cap: F64, mc: F64, factor: float
 ) -> tuple[float, float, float]:
     """``(PnL − factor·MM, MM, m)`` of one position (sign-folded ``a`` and ``e``, module doc);
     ``mc`` interleaves each bracket's ``mmr`` and ``cum``."""
@@ -157,7 +157,8 @@ def _sweep_main(
     pos_key: NDArray[np.uint32],
     pos_qty: F64,
     pos_ev: F64,
-    sym2: F64,
+    sym_a: F64,
+    sym_base: NDArray[np.uint64],
     cap: F64,
     mc: F64,
     kmax: int,
@@ -190,9 +191,9 @@ def _sweep_main(
         hi = np.uint64(pool_pos_start[p1])
         while i < hi:
             key = np.uint64(pos_key[i])
-            s2 = (key >> shift) << one
+            s = key >> shift
             slot = key & slot_mask
-            d, _, g = _terms(pos_qty[i], pos_ev[i], sym2[s2], sym2[s2 + one], cap, mc, factor)
+            d, _, g = _terms(pos_qty[i], pos_ev[i], sym_a[s], sym_base[s], cap, mc, factor)
             acc_d[slot] += d
             acc_g[slot] += g
             i += one
@@ -221,7 +222,8 @@ def _sweep_pools(
     pos_key: NDArray[np.uint32],
     pos_qty: F64,
     pos_ev: F64,
-    sym2: F64,
+    sym_a: F64,
+    sym_base: NDArray[np.uint64],
     cap: F64,
     mc: F64,
     headroom: float,
@@ -255,8 +257,8 @@ def _sweep_pools(
             q = pos_qty[at]
             if q == 0.0:
                 continue
-            s2 = (pos_key[at] >> _SLOT_BITS) << 1
-            d, m, g = _terms(q, pos_ev[at], sym2[s2], sym2[s2 + 1], cap, mc, factor)
+            s = pos_key[at] >> _SLOT_BITS
+            d, m, g = _terms(q, pos_ev[at], sym_a[s], sym_base[s], cap, mc, factor)
             run_d += d
             mm += m
             scale += g
@@ -427,7 +429,7 @@ class MarginSweep:
             if len(key) > TIER_SLOTS:
                 raise ValueError(f"{inst.symbol}: more than {TIER_SLOTS} tiers")
             index.append(tables.setdefault(key, len(tables)))
-        self._sym_base = np.array(index, np.float64) * TIER_SLOTS
+        self._sym_base = np.array(index, np.uint64) * np.uint64(TIER_SLOTS)
         self._tier_cap = np.full(len(tables) * TIER_SLOTS, np.inf)
         self._tier_mc = np.empty(2 * len(tables) * TIER_SLOTS)
         for key, t in tables.items():
@@ -625,7 +627,7 @@ class MarginSweep:
         """The tier index the sweep uses for ``notional`` of ``symbol`` (``floor < N ≤ cap``)."""
         s = self._sym_index[symbol]
         base = self._sym_base[s]
-        return int(_bracket(float(notional), base, self._tier_cap) - np.uint64(base))
+        return int(_bracket(float(notional), base, self._tier_cap) - base)
 
     # ----------------------------------------------------------------- sizes and names
     @property
@@ -700,15 +702,11 @@ class MarginSweep:
         return out
 
     def _symbol_terms(self, marks: Marks) -> F64:
-        """Per symbol ``(a, table offset)`` pairs: ``a = σ·S·P`` or ``σ·CS/P`` (0 without a
-        mark: nobody holds the symbol)."""
+        """Per symbol ``a = σ·S·P`` or ``σ·CS/P`` (0 without a mark: nobody holds it)."""
         prices = self.marks_array(marks)
         with np.errstate(divide="ignore", invalid="ignore"):
             a = np.where(self._sym_inverse, self._sym_size / prices, self._sym_size * prices)
-        out = np.empty(2 * a.shape[0])
-        out[0::2] = np.where(np.isfinite(a), a, 0.0) * self._sym_sigma
-        out[1::2] = self._sym_base
-        return out
+        return cast(F64, np.where(np.isfinite(a), a, 0.0) * self._sym_sigma)
 
     def flagged(self, marks: Marks, symbol: str | None = None, *, headroom: float = 0.0) -> I64:
         """Pools (indices, ascending) within the error bound of
@@ -717,9 +715,9 @@ class MarginSweep:
         With ``symbol``, only the pools holding an open position in it are re-checked (what a
         tick of that symbol can change); ``marks`` still needs every symbol those pools hold.
         """
-        sym2 = self._symbol_terms(marks)
+        sym_a = self._symbol_terms(marks)
         if symbol is not None:
-            return self._symbol_pools(symbol, sym2, headroom)
+            return self._symbol_pools(symbol, sym_a, headroom)
         n_pos = self._n_pos
         out = np.empty(self._n_main_pools, np.int64)
         count = _sweep_main(
@@ -729,7 +727,8 @@ class MarginSweep:
             self._pos_key[:n_pos],
             self._pos_qty[:n_pos],
             self._pos_ev[:n_pos],
-            sym2,
+            sym_a,
+            self._sym_base,
             self._tier_cap,
             self._tier_mc,
             self._kmax,
@@ -740,10 +739,10 @@ class MarginSweep:
         if not self._tail_pools:
             return pools
         pools = pools[~self._pool_has_tail[pools]]  # those are swept by their chains
-        tail = self._run_pools(self._tail(), sym2, headroom, keep_all=False)[0]
+        tail = self._run_pools(self._tail(), sym_a, headroom, keep_all=False)[0]
         return cast(I64, np.union1d(pools, tail))
 
-    def _symbol_pools(self, symbol: str, sym2: F64, headroom: float) -> I64:
+    def _symbol_pools(self, symbol: str, sym_a: F64, headroom: float) -> I64:
         n_pos = self._n_pos
         self._tick += 1
         pools = _symbol_pools(
@@ -758,7 +757,7 @@ class MarginSweep:
             self._tick,
         )
         pools.sort()
-        return self._run_pools(pools, sym2, headroom, keep_all=False)[0]
+        return self._run_pools(pools, sym_a, headroom, keep_all=False)[0]
 
     def _tail(self) -> I64:
         if self._tail_array is None:
@@ -766,7 +765,7 @@ class MarginSweep:
         return self._tail_array
 
     def _run_pools(
-        self, pools: I64, sym2: F64, headroom: float, *, keep_all: bool
+        self, pools: I64, sym_a: F64, headroom: float, *, keep_all: bool
     ) -> tuple[I64, F64, F64]:
         n = pools.shape[0]
         out = (np.empty(n, np.int64), np.empty(n, np.float64), np.empty(n, np.float64))
@@ -781,7 +780,8 @@ class MarginSweep:
             self._pos_key[:n_pos],
             self._pos_qty[:n_pos],
             self._pos_ev[:n_pos],
-            sym2,
+            sym_a,
+            self._sym_base,
             self._tier_cap,
             self._tier_mc,
             float(headroom),
