@@ -160,3 +160,33 @@ class Binance:
         return self.http.request(
             method, path, content=f"{query}&signature={signature}", headers=headers
         )
+
+
+@contextmanager
+def server_thread(config: Any) -> Iterator[tuple[str, Any]]:
+    """The app on uvicorn in a thread of this process (its state can be inspected)."""
+    import threading
+
+    import uvicorn
+
+    from isocross.api.app import create_app
+
+    app = create_app(config)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_config=None, lifespan="on", ws_max_size=64 * 1024
+        )
+    )
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        server.should_exit = True
+        thread.join(30)
