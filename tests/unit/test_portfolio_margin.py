@@ -217,28 +217,27 @@ class TestExtremeScenario:
         params = replace(PARAMS, extreme_weight=D(0))
         assert req(leg("BTCUSDT", "0.1", "100000"), params=params).maintenance == D(40)
 
-    def test_convex_inverse_long_binds_at_the_extreme(self) -> None:
-        """An inverse long loses more than linearly as the price falls. 300,000 BTCUSD_PERP
-        contracts ($100 each) at 100,000: N = 300 BTC, tier (200, 400] mmr 0.125. Grid worst
-        x = −0.125: 300 × (1/0.875 − 1) = 42.857…; extreme x = −0.375: 300 × (1/0.625 − 1)
-        = 180, weighted 45. Requirement 45 BTC."""
-        r = req(leg("BTCUSD_PERP", "300000", "100000"))
-        assert r.worst is not None and r.worst.kind == "extreme"
-        assert r.scenario_loss == D(45)
-        assert r.maintenance == D(45)
+    def test_inverse_long_is_linear_in_the_shock(self) -> None:
+        """The shock moves 1/P, so an inverse position loses N·x exactly (no convexity):
+        300,000 BTCUSD_PERP contracts ($100 each) at 100,000: N = 300 BTC, tier (200, 400]
+        mmr 0.125. Grid worst x = −0.125: 300 × 0.125 = 37.5; extreme x = −0.375 weighted
+        0.25: 28.125. Requirement 37.5 BTC — at least cross's 300 × 0.125 − cum."""
+        perp = leg("BTCUSD_PERP", "300000", "100000")
+        r = req(perp)
+        assert r.worst is not None and r.worst.kind == "grid"
+        assert r.scenario_loss == D("37.5")
+        assert r.maintenance == D("37.5") >= cross_mm(perp)
 
 
 class TestInverse:
     def test_inverse_long(self) -> None:
-        """100 contracts × $100 at 100,000: N = 0.1 BTC. Worst x = −0.004:
-        10,000 × (1/99,600 − 1/100,000) = 0.1 × 0.004/0.996 = 1/2490 BTC (> cross 0.0004).
-        Minimum 0.0005 × 0.1 = 0.00005 BTC."""
+        """100 contracts × $100 at 100,000: N = 0.1 BTC. Worst shock x = −0.004 of 1/P:
+        0.1 × 0.004 = 0.0004 BTC, exactly cross's maintenance. Minimum 0.0005 × 0.1."""
         perp = leg("BTCUSD_PERP", "100", "100000")
         r = req(perp)
         assert cross_mm(perp) == D("0.0004")
         assert r.minimum == D("0.00005")
-        assert abs(r.maintenance - D(1) / 2490) < D("1e-45")
-        assert r.maintenance > cross_mm(perp)
+        assert r.maintenance == D("0.0004") == cross_mm(perp)
         assert r.worst is not None and dict(r.worst.moves) == {"BTC": D("-0.004")}
 
     def test_inverse_long_and_short_hedge(self) -> None:
@@ -246,11 +245,6 @@ class TestInverse:
         r = req(leg("BTCUSD_PERP", "100", "100000"), leg("BTCUSD_PERP", "-100", "100000"))
         assert (r.scenario_loss, r.maintenance) == (D(0), D("0.0001"))
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: an inverse short's worst shock +δ costs N·δ/(1+δ) < N·mmr, so a "
-        "one-directional inverse short needs less than its cross maintenance margin",
-    )
     def test_inverse_short_needs_at_least_its_cross_maintenance(self) -> None:
         """Short 100 contracts at 100,000 (N = 0.1 BTC): cross MM 0.0004 BTC. The worst
         portfolio scenario x = +0.004 loses 10,000 × (1/100,000 − 1/100,400) = 0.0004/1.004
@@ -261,13 +255,6 @@ class TestInverse:
 
 
 class TestTopTier:
-    @pytest.mark.xfail(
-        strict=True,
-        raises=ValueError,
-        reason="BUG: in a tier with mmr 0.5 the extreme level moves by 3 × 0.5 × (−1 … −0.8) "
-        "≤ −100 % for every idiosyncratic choice when the market falls; requirement() then "
-        "calls max() on an empty option list and raises ValueError",
-    )
     def test_top_tier_position_has_a_requirement(self) -> None:
         """12,001 BTC at 100,000 (N = 1,200,100,000: BTCUSDT's last tier, mmr 0.5). Cross MM
         exists; the portfolio requirement should too (at least the grid loss N × 0.5)."""

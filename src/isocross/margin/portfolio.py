@@ -6,15 +6,18 @@ Sources: OKX portfolio margin (MR1 spot shocks in steps, MR6 extreme move, MR7 m
 buckets, §6) and the decorrelation blend used by Deribit-compatible engines. Parameters are data
 (``catalogue/portfolio_margin.json``).
 
-Model. Positions are grouped into **risk units** by underlying (``BTCUSDT`` and ``BTCUSDC`` are
-both ``BTC``). Each unit moves by
+Model. A pool's positions (one margin asset: the requirement never nets a USDT-margined
+position against a USDC-margined one, they are separate collateral) are grouped into **risk
+units** by underlying — the LONG and SHORT legs of ``BTCUSDT`` in hedge mode, or two
+USDT-margined BTC contracts, are one ``BTC`` unit. Each unit moves by
 
     x_u = δ_u · (k/K) · (c_u·f + (1 − c_u)·e_u),   k = 1…K, f ∈ {−1, +1}, e_u ∈ {−1, 0, +1}
 
 a market factor ``f`` shared by every unit plus an idiosyncratic part ``e_u`` per unit; ``c_u``
 is the unit's correlation with the market and ``δ_u = m · max tier MMR`` of the unit's positions
 (``m``: shock multiplier), so a lone position's worst move costs ``N·mmr ≥ N·mmr − cum``, its
-cross maintenance margin. A position's scenario loss is ``PnL(mark) − PnL(mark·(1 + x))``.
+cross maintenance margin. A position's scenario loss is what its PnL falls by (see
+:func:`leg_loss`: linear prices move by ``x``, inverse contracts' ``1/P`` does).
 Because the total is a sum over units and the ``e_u`` are chosen independently, the worst
 scenario of a level ``(k, f)`` is ``Σ_u max_e loss_u`` — exact, without enumerating ``3^U``
 combinations. Then:
@@ -135,12 +138,19 @@ class PortfolioRequirement:
 
 
 def leg_loss(leg: PortfolioLeg, move: Decimal) -> Decimal:
-    """``PnL(mark) − PnL(mark·(1 + move))`` — what the position loses if its price moves."""
+    """What the position loses when its underlying moves by ``move``.
+
+    Linear: the price becomes ``mark·(1 + x)`` (floored at zero): ``−q·S·mark·max(x, −1)``.
+    Inverse (coin-margined): the shock applies to the coin value of one USD, ``1/P``, which is
+    what such a position holds: ``1/P' = (1 − x)/mark`` (``x ≤ 1``), so the loss is
+    ``−q·CS·x/mark = −N·x`` — a shock of δ costs ``N·δ`` up or down, as for a linear contract
+    (a price shock ``mark·(1 + δ)`` would cost a short only ``N·δ/(1 + δ)``, less than its
+    cross maintenance margin)."""
     inst = leg.instrument
     size = inst.contract_size
     if inst.contract_type is ContractType.LINEAR:
-        return -leg.qty * size * leg.mark * move
-    return -leg.qty * size * (1 / leg.mark - 1 / (leg.mark * (1 + move)))
+        return -leg.qty * size * leg.mark * max(move, Decimal(-1))
+    return -(leg.qty * size / leg.mark) * min(move, Decimal(1))
 
 
 def unit_shock(legs: Sequence[PortfolioLeg], params: PortfolioParams) -> Decimal:
@@ -170,8 +180,6 @@ def requirement(legs: Sequence[PortfolioLeg], params: PortfolioParams) -> Portfo
                 options = []
                 for e in (-1, 0, 1):
                     move = shocks[u] * level * (c * factor + (1 - c) * e)
-                    if move <= -1:
-                        continue
                     options.append((sum((leg_loss(leg, move) for leg in ls), ZERO), move))
                 loss, move = max(options, key=lambda o: (o[0], -abs(o[1])))
                 total += loss
@@ -252,7 +260,7 @@ def requirements_vectorized(
     cells = a.accounts * n_units
     # δ per (account, unit): the largest MMR of its positions.
     delta = np.zeros(cells)
-    np.maximum.at(delta, group, a.mmr)
+    np.maximum.at(delta, group, np.where(a.qty != 0, a.mmr, 0.0))
     delta *= float(params.shock_multiplier)
     notional = np.where(a.linear, np.abs(a.qty) * a.size * a.mark, np.abs(a.qty) * a.size / a.mark)
     levels = params.levels()
@@ -263,23 +271,13 @@ def requirements_vectorized(
         # move[p, e] for each position and each idiosyncratic choice
         base = delta[group][:, None] * float(level)
         move = base * (a.corr[:, None] * factor + (1 - a.corr[:, None]) * es[None, :])
-        valid = move > -1
-        safe = np.where(valid, move, 0.0)
-        lin = -a.qty[:, None] * a.size[:, None] * a.mark[:, None] * safe
-        inv = (
-            -a.qty[:, None]
-            * a.size[:, None]
-            * (1 / a.mark[:, None] - 1 / (a.mark[:, None] * (1 + safe)))
-        )
+        lin = -a.qty[:, None] * a.size[:, None] * a.mark[:, None] * np.maximum(move, -1.0)
+        inv = -a.qty[:, None] * a.size[:, None] * np.minimum(move, 1.0) / a.mark[:, None]
         loss = np.where(a.linear[:, None], lin, inv)
-        cell_loss = np.zeros((cells, 3))
-        np.add.at(cell_loss, group, loss)
-        cell_valid = np.ones((cells, 3), dtype=bool)
-        np.logical_and.at(cell_valid, group, valid)
-        cell_loss = np.where(cell_valid, cell_loss, -np.inf)
-        worst = cell_loss.max(axis=1)
-        worst[~np.isfinite(worst)] = 0.0
-        total = worst.reshape(a.accounts, n_units).sum(axis=1)
+        cell_loss = np.stack(
+            [np.bincount(group, loss[:, j], minlength=cells) for j in range(3)], axis=1
+        )
+        total = cell_loss.max(axis=1).reshape(a.accounts, n_units).sum(axis=1)
         if kind == "extreme":
             np.maximum(extreme_best, total * float(params.extreme_weight), out=extreme_best)
         else:
