@@ -287,6 +287,13 @@ def _render_explanation(portfolios: dict[str, Any]) -> None:
             table.add_row(
                 unit, row["cross_maintenance"], row["scenario_loss"], row["saved_by_hedging"]
             )
+        table.add_row("minimum and concentration", "", "", f"-{pm['charged_above_scenario_loss']}")
+        table.add_row(
+            "[bold]total[/]",
+            pm["cross_maintenance"],
+            pm["requirement"],
+            f"[bold]{pm['saved_versus_cross']}[/]",
+        )
         out.print(table)
 
 

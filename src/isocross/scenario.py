@@ -352,7 +352,8 @@ def _portfolio_json(
 ) -> dict[str, Any]:
     """Why the portfolio requirement is what it is: the worst scenario, what drives it, and
     what each underlying's hedges saved against cross (its positions' tier maintenance minus
-    its loss in the worst scenario)."""
+    its loss in the worst scenario). The savings add up: Σ saved_by_hedging −
+    charged_above_scenario_loss (minimum charge and concentration) = saved_versus_cross."""
     worst = req.worst
     quantum = exponent(catalogue.instrument(rows[0].symbol).margin_asset.precision)
     required = round_up(req.maintenance, quantum)
@@ -370,6 +371,7 @@ def _portfolio_json(
         "concentration_add_on": text(round_up(req.concentration, quantum)),
         "cross_maintenance": text(cross_total),
         "saved_versus_cross": text(cross_total - required),
+        "charged_above_scenario_loss": text(required - round_up(req.scenario_loss, quantum)),
         "worst_scenario": None
         if worst is None
         else {
