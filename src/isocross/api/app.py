@@ -11,6 +11,7 @@ used weight header and writes one structured access-log line.
 from __future__ import annotations
 
 import asyncio
+import decimal
 import importlib
 import logging
 import time
@@ -229,6 +230,19 @@ def _install_handlers(app: FastAPI) -> None:
         return _error_response(
             request, ApiError(exc.status_code, -1000, str(exc.detail), error="HTTP")
         )
+
+    @app.exception_handler(decimal.DecimalException)
+    async def arithmetic(request: Request, exc: decimal.DecimalException) -> JSONResponse:
+        # A number the engine cannot compute with (zero where it divides, out of range):
+        # the request's values are at fault, never the server's state.
+        log.warning("arithmetic refusal on %s %s: %r", request.method, request.url.path, exc)
+        error = ApiError(
+            400,
+            -1130,
+            "A value sent is out of the range this request can use.",
+            error="INVALID_INPUT",
+        )
+        return _error_response(request, error)
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> JSONResponse:

@@ -258,11 +258,16 @@ class ServerTime(BaseModel):
     server_time: int
 
 
+Level = Annotated[list[Dec], Field(min_length=2, max_length=2, description="[price, quantity]")]
+
+
 class BookOut(BaseModel):
+    """Price levels, best first: ``[price, quantity]``."""
+
     symbol: str
     seq: int
-    bids: list[tuple[Dec, Dec]]
-    asks: list[tuple[Dec, Dec]]
+    bids: list[Level]
+    asks: list[Level]
 
 
 class TradeOut(BaseModel):

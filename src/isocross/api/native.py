@@ -91,10 +91,11 @@ def signed(permission: Permission, weight: int = 1) -> Callable[..., Awaitable[P
         body = await request.body()
         headers = {k: v for k, v in request.headers.items() if k.startswith("x-")}
         try:
+            raw_path = request.scope.get("raw_path") or request.url.path.encode()
             principal = await service.auth.native(
                 headers,
                 request.method,
-                request.url.path,
+                raw_path.decode("latin-1"),
                 request.scope.get("query_string", b""),
                 body,
             )
@@ -195,8 +196,8 @@ async def book(
     return m.BookOut(
         symbol=symbol,
         seq=mirror.seq,
-        bids=[(views.dec0(p), views.dec0(q)) for p, q in bids],
-        asks=[(views.dec0(p), views.dec0(q)) for p, q in asks],
+        bids=[[views.dec0(p), views.dec0(q)] for p, q in bids],
+        asks=[[views.dec0(p), views.dec0(q)] for p, q in asks],
     )
 
 
@@ -392,6 +393,7 @@ async def preview(request: Request, principal: Reader, body: m.PreviewIn) -> m.P
             error="MISSING_PARAMETER",
             field="price",
         )
+    qty, price = _positive(body.qty, "qty"), _positive(body.price, "price")
     data = await service_of(request).venue.read(
         lambda ex: views.preview_order(
             ex,
@@ -399,8 +401,8 @@ async def preview(request: Request, principal: Reader, body: m.PreviewIn) -> m.P
             body.symbol,
             Side(body.side.value),
             kind,
-            _positive(body.qty, "qty"),
-            _dec(body.price),
+            qty,
+            price,
             PositionSide(body.position_side.value),
             body.leverage,
         )
