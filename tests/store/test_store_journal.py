@@ -300,3 +300,25 @@ def test_migration_files_follow_the_naming_the_store_reads_revisions_by() -> Non
     history = [s.revision for s in reversed(list(script.walk_revisions()))]
     assert history == revisions()
     assert script.get_heads() == [head_revision()]
+
+
+def test_an_older_schema_is_migrated_on_open_keeping_its_journal(db: Db) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import inspect
+
+    from isocross.store.db import make_engine
+
+    engine = make_engine(db.url, schema=db.schema)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revisions()[0])
+    with engine.connect() as conn:
+        assert not inspect(conn).has_table("store_meta")
+    engine.dispose()
+    with db.store() as store:
+        assert store.revision == head_revision() != revisions()[0]
+        store.set_meta("factory", "isocross.engine.exchange:Exchange")
+        assert store.factory() is Exchange

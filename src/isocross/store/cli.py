@@ -44,6 +44,12 @@ class JournalError(Exception):
         return str(self)
 
 
+class NotVerifiedError(JournalError):
+    """``verify`` found a problem (exit code 1; the report above says which)."""
+
+    exit_code = 1
+
+
 def _open(db: str | None, schema: str | None) -> Store:
     from isocross.store.db import StoreError
     from isocross.store.store import Store
@@ -65,12 +71,22 @@ def verify(
     entries: Annotated[
         bool, typer.Option("--entries", help="Also list every entry, one line each.")
     ] = False,
+    factory: Annotated[
+        str | None,
+        typer.Option(
+            "--factory",
+            help="module:function building the exchange (default: the one the journal was "
+            "written with).",
+        ),
+    ] = None,
 ) -> None:
     """Replay the journal from the first entry and check it: events, snapshots, ledger."""
     from isocross.store.db import StoreError
+    from isocross.store.store import load_factory
 
     store = _open(db, schema)
     try:
+        build = load_factory(factory) if factory else store.factory()
         if entries:
             for entry in store.entries():
                 what = (
@@ -81,14 +97,15 @@ def verify(
                 typer.echo(
                     f"{entry.entry_id:>8} {_time(entry.ts)} {type(entry.command).__name__}: {what}"
                 )
-        _, result = store.verify()
+        _, result = store.verify(build)
     except StoreError as exc:
         raise JournalError(str(exc)) from None
     finally:
         store.close()
     report = result.replay
+    spec = f"{build.__module__}:{build.__qualname__}"
     refused = report.entries - report.seq
-    typer.echo(f"journal: {store.url} (schema {store.revision})")
+    typer.echo(f"journal: {store.url} (schema {store.revision}; exchange from {spec})")
     typer.echo(
         f"entries: {report.entries:,} whole (accepted {report.seq:,}, refused {refused:,}); "
         f"events: {report.events:,}"
@@ -113,7 +130,7 @@ def verify(
     typer.echo(f"ledger balances: {balanced}")
     typer.echo(f"verified: {'yes' if result.ok else 'NO'}")
     if not result.ok:
-        raise typer.Exit(1)
+        raise NotVerifiedError("the journal did not verify (see the report above)")
 
 
 @app.command("export")

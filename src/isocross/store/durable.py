@@ -37,7 +37,7 @@ from isocross.store.db import StoreError
 from isocross.store.journal import Entry, to_row
 from isocross.store.projection import Projector
 from isocross.store.snapshot import SnapshotInfo, dumps_state
-from isocross.store.store import Factory, RecoveryReport, Store
+from isocross.store.store import Factory, RecoveryReport, Store, factory_spec
 
 log = logging.getLogger("isocross.store")
 T = TypeVar("T")
@@ -288,6 +288,12 @@ class DurableExchange:
         store = Store.open(db, schema=schema, lock_timeout=lock_timeout)
         try:
             exchange, report = store.recover(factory)
+            spec = factory_spec(factory)
+            before = store.get_meta("factory")
+            if spec is not None and spec != before:
+                if before is not None:
+                    report.warn(f"the exchange factory changed from {before} to {spec}")
+                store.set_meta("factory", spec)
         except BaseException:
             store.close()
             raise

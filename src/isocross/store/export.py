@@ -3,7 +3,8 @@
 One row per fill, funding payment and liquidation step, in the order they happened (entry
 ``seq``, then the event's place in it). ``net_pnl`` is what the row did to the account's
 result (a fill: realized PnL − fee; funding: the payment) and ``cumulative_pnl`` its running
-sum per margin asset. CSV writes every number in plain decimal notation exactly as recorded;
+sum per margin asset (a liquidation's clearance fee counts too: ``liquidation_ended`` rows).
+CSV writes every number in plain decimal notation exactly as recorded;
 Parquet keeps numbers as ``decimal128`` with the scale the column needs (exact as well), and
 the time as a UTC timestamp in milliseconds.
 """
@@ -11,6 +12,7 @@ the time as a UTC timestamp in milliseconds.
 from __future__ import annotations
 
 import csv
+import json
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -19,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from isocross.catalogue import load_catalogue
 from isocross.store import schema as t
 from isocross.store.db import StoreError
 from isocross.store.store import Store
@@ -103,6 +106,9 @@ def trade_journal(store: Store, account_id: str) -> list[dict[str, Any]]:
                 qty=q.qty,
                 price=q.price,
             )
+            if q.kind == "LiquidationEnded":  # the clearance fee the account paid
+                fee = Decimal(json.loads(q.details).get("fee", "0"))
+                row.update(fee=fee, net_pnl=-fee, asset=_pool_asset(q.pool))
             keyed.append(((q.seq, q.idx), row))
     keyed.sort(key=lambda item: item[0])
     totals: dict[str, Decimal] = {}
@@ -114,6 +120,17 @@ def trade_journal(store: Store, account_id: str) -> list[dict[str, Any]]:
             totals[row["asset"]] = row["cumulative_pnl"] = total
         rows.append(row)
     return rows
+
+
+def _pool_asset(pool: str | None) -> str | None:
+    """A pool is a margin asset (``USDT``) or an isolated position (``ETHUSDT:BOTH``)."""
+    if not pool:
+        return None
+    catalogue = load_catalogue()
+    if pool in catalogue.assets:
+        return pool
+    inst = catalogue.instruments.get(pool.split(":", 1)[0])
+    return None if inst is None else inst.margin_asset.name
 
 
 def _plain(value: Decimal) -> str:

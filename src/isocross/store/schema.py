@@ -116,6 +116,14 @@ snapshots = Table(
 )
 """The whole exchange after ``entry_id`` (zlib-compressed pickle, ``format`` versioned)."""
 
+meta = Table(
+    "store_meta",
+    metadata,
+    Column("key", String(50), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+"""Facts about the store, e.g. ``factory``: the ``module:function`` that builds its exchange."""
+
 # ---------------------------------------------------------------------------- read models
 projection = Table(
     "projection",

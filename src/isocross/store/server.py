@@ -22,12 +22,10 @@ drives this process and kills it with SIGKILL at random points.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import queue
 import sys
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, BinaryIO
 
@@ -36,13 +34,7 @@ from isocross.engine.exchange import Exchange
 from isocross.store.codec import decode_command
 from isocross.store.durable import DurableExchange
 from isocross.store.journal import Entry
-
-
-def load_factory(spec: str) -> Callable[[], Exchange]:
-    """``module:function`` → the function (it builds a fresh exchange)."""
-    module, _, name = spec.partition(":")
-    factory: Callable[[], Exchange] = getattr(importlib.import_module(module), name or "Exchange")
-    return factory
+from isocross.store.store import load_factory
 
 
 def ack(request_id: Any, entry: Entry) -> dict[str, Any]:

@@ -13,6 +13,7 @@ never replayed), drops snapshots past it, and brings the read models back in ste
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import time
@@ -55,6 +56,28 @@ log = logging.getLogger("isocross.store")
 
 Factory = Callable[[], Exchange]
 """Builds a fresh exchange (the risk layer's factory attaches its engine)."""
+
+
+def factory_spec(factory: Factory) -> str | None:
+    """``module:qualname`` of a module-level factory (None for a lambda, partial, …)."""
+    module = getattr(factory, "__module__", None)
+    name = getattr(factory, "__qualname__", None)
+    if not module or not name or "<" in name:
+        return None
+    return f"{module}:{name}"
+
+
+def load_factory(spec: str) -> Factory:
+    """The factory ``module:qualname`` names."""
+    module, _, name = spec.partition(":")
+    try:
+        target: Any = importlib.import_module(module)
+        for part in (name or "Exchange").split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as exc:
+        raise StoreError(f"cannot load the exchange factory {spec!r}: {exc}") from None
+    factory: Factory = target
+    return factory
 
 
 class ReplayDivergenceError(StoreError):
@@ -166,6 +189,22 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # ================================================================== metadata
+    def get_meta(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(select(t.meta.c.value).where(t.meta.c.key == key)).scalar()
+        return None if value is None else str(value)
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.engine.begin() as conn:
+            BulkWriter.of(conn).upsert(conn, t.meta, [{"key": key, "value": value}])
+
+    def factory(self) -> Factory:
+        """The factory the journal was last written with (recorded on open), else
+        :class:`Exchange`."""
+        spec = self.get_meta("factory")
+        return Exchange if spec is None else load_factory(spec)
 
     # ================================================================== journal
     def append(self, entries: Sequence[Entry], projector: Projector | None = None) -> None:
