@@ -10,6 +10,7 @@ import pytest
 from isocross.catalogue import load_catalogue
 from isocross.engine import Exchange
 from isocross.engine import commands as c
+from isocross.engine.events import LedgerPosted, PositionChanged
 from isocross.engine.market_maker import MarketMaker
 from isocross.engine.orders import OrderType
 from isocross.margin.account import Account
@@ -284,3 +285,40 @@ def test_apply_follows_the_exchange(compact_min: int) -> None:
     assert seen >= {("a", "USDT", "BTCUSDT"), ("b", "USDT", "BTCUSDT"), ("c", "USDT", None)}
     sweep.compact()
     assert sweep.state() == MarginSweep.from_exchange(ex).state()
+
+
+def test_apply_grows_a_sweep_built_from_arrays() -> None:
+    """New accounts and positions arrive as events; tail pools are swept by their chains and
+    folded in by compaction without changing any answer."""
+    insts = list(load_catalogue().instruments.values())
+    btc = [i.symbol for i in insts].index("BTCUSDT")
+    sweep = MarginSweep.from_arrays(
+        insts,
+        np.array([0, 1]),
+        np.array([btc]),
+        np.array([1.0]),
+        np.array([50_000.0]),
+        np.array([False]),
+        np.array([0.0]),
+        {"USDT": np.array([399.2])},
+    )
+    marks = {"BTCUSDT": D(49_800)}
+    assert pools(sweep.candidates(marks)) == {("0", "USDT", None)}
+    events = [
+        LedgerPosted(1, 0, "external:deposits", "new:futures", "USDT", D("0.1"), "x"),
+        LedgerPosted(1, 0, "new:futures", "new:isolated:BTCUSDT:BOTH", "USDT", D("0.1"), "x"),
+        PositionChanged(1, 0, "new", "BTCUSDT", "BOTH", D("-0.01"), D(49_790), "isolated", 20),
+        PositionChanged(1, 0, "0", "ETHUSDT", "BOTH", D(1), D(3_000), "cross", 20),
+        LedgerPosted(1, 0, "external:deposits", "0:futures", "USDT", D(500), "x"),
+    ]
+    sweep.apply(events)
+    # "new": PnL −0.01·10 = −0.1, balance 0, MM 1.992: liquidatable. "0": ETH adds 500 − 10.
+    eth = {"BTCUSDT": D(49_800), "ETHUSDT": D(2_990)}
+    assert pools(sweep.candidates(eth)) == {("new", "USDT", "BTCUSDT")}
+    assert pools(sweep.candidates(eth, "ETHUSDT")) == set()
+    before = sweep.state()
+    sweep.compact()
+    assert sweep.state() == before
+    assert pools(sweep.candidates(eth)) == {("new", "USDT", "BTCUSDT")}
+    sweep.apply([PositionChanged(2, 0, "new", "BTCUSDT", "BOTH", D(0), D(0), "isolated", 20)])
+    assert sweep.candidates(eth) == []
