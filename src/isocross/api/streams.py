@@ -5,11 +5,12 @@ Endpoints (all send JSON text frames):
 * ``/ws/{stream}`` — one raw stream; ``/stream?streams=a/b`` — combined, each message wrapped
   as ``{"stream": name, "data": payload}``; both accept Binance's ``SUBSCRIBE`` /
   ``UNSUBSCRIBE`` / ``LIST_SUBSCRIPTIONS`` messages.
-* Market streams: ``<symbol>@depth`` (diffs: ``U``/``u``/``pu`` are journal sequence numbers),
-  ``<symbol>@depth5|10|20`` (top of book), ``<symbol>@aggTrade``, ``<symbol>@trade``,
-  ``<symbol>@markPrice``, ``<symbol>@bookTicker``, ``<symbol>@kline_<interval>``,
-  ``!markPrice@arr``; an optional ``@100ms``/``@1s``-style suffix is accepted and ignored
-  (updates are sent as they happen).
+* Market streams: ``<symbol>@depth[@100ms|@250ms|@500ms]`` (the levels changed since the last
+  message, sent at that speed, 250 ms by default; ``U``/``u`` are the journal sequence numbers
+  they span and ``pu`` the previous message's ``u``), ``<symbol>@depth5|10|20[@speed]`` (top
+  of book), ``<symbol>@bookTicker`` (whenever the best bid or ask changes),
+  ``<symbol>@aggTrade``, ``<symbol>@trade``, ``<symbol>@kline_<interval>`` (on every trade),
+  ``<symbol>@markPrice`` and ``!markPrice@arr`` (on every mark change).
 * A listen key (``POST /fapi/v1/listenKey``) as a stream name: the account's Binance user
   events (``ORDER_TRADE_UPDATE``, ``ACCOUNT_UPDATE``, ``MARGIN_CALL``,
   ``ACCOUNT_CONFIG_UPDATE``, ``listenKeyExpired``).
@@ -62,7 +63,8 @@ log = logging.getLogger("isocross.api.streams")
 LISTEN_KEY_TTL_MS = 60 * 60 * 1000
 QUEUE_SIZE = 2000
 MAX_STREAMS = 200
-SUFFIXES = ("@100ms", "@250ms", "@500ms", "@1s", "@3s")
+DEPTH_SPEEDS = {"100ms": 100, "250ms": 250, "500ms": 500}
+FLUSH_TICK_S = 0.05
 
 
 # ---------------------------------------------------------------------------- listen keys
@@ -136,6 +138,54 @@ class _Pos:
     leverage: int
 
 
+@dataclass(eq=False)
+class _DepthBuffer:
+    """One depth stream between two sends: the levels changed (diff streams) and the
+    journal sequence numbers they span (``U``…``u``; ``pu`` is the previous send's ``u``)."""
+
+    name: str
+    symbol: str
+    interval_ms: int
+    levels: int | None
+    bids: dict[Decimal, Decimal] = field(default_factory=dict)
+    asks: dict[Decimal, Decimal] = field(default_factory=dict)
+    first: int = 0
+    last: int = 0
+    previous: int = 0
+    due: int = 0
+    dirty: bool = False
+
+    def add(self, e: DepthChanged) -> None:
+        if self.levels is None:
+            self.bids.update(e.bids)
+            self.asks.update(e.asks)
+        if not self.dirty:
+            self.first = e.seq
+            self.dirty = True
+        self.last = e.seq
+
+    def payload(self, now: int, book: Any) -> dict[str, Any]:
+        if self.levels is None:
+            bids = sorted(self.bids.items(), key=lambda kv: kv[0], reverse=True)
+            asks = sorted(self.asks.items(), key=lambda kv: kv[0])
+        else:
+            bids, asks = book.top(self.levels)
+        data = {
+            "e": "depthUpdate",
+            "E": now,
+            "T": now,
+            "s": self.symbol,
+            "U": self.first,
+            "u": self.last,
+            "pu": self.previous,
+            "b": [[dec0(p), dec0(q)] for p, q in bids],
+            "a": [[dec0(p), dec0(q)] for p, q in asks],
+        }
+        self.previous = self.last
+        self.bids, self.asks, self.dirty = {}, {}, False
+        return data
+
+
 def _dumps(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"), default=str)
 
@@ -153,11 +203,15 @@ class Hub:
         self.positions: dict[tuple[str, str, str], _Pos] = {}
         self.depth_seq: dict[str, int] = {}
         self.funding: dict[str, tuple[Any, Any, int | None]] = {}
+        self.depth: dict[str, _DepthBuffer] = {}
+        self._best: dict[str, Any] = {}
         self.seq = 0
         self._expiry: asyncio.Task[None] | None = None
+        self._flusher: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._expiry = asyncio.create_task(self._expire_listen_keys(), name="isocross-listenkeys")
+        self._flusher = asyncio.create_task(self._flush_depth(), name="isocross-depth")
 
     async def load(self) -> None:
         """Start the mirrors from the exchange's state (on the sequencer)."""
@@ -167,10 +221,11 @@ class Hub:
         self.positions = {k: _Pos(*v) for k, v in state["positions"].items()}
 
     async def stop(self) -> None:
-        if self._expiry is not None:
-            self._expiry.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._expiry
+        for task in (self._expiry, self._flusher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for subs in (*self.market.values(), *self.users.values(), *self.natives.values()):
             for sub in list(subs):
                 sub.dropped = True
@@ -203,6 +258,12 @@ class Hub:
             return f"unknown stream {stream!r}"
         sub.streams.add(stream)
         self.market.setdefault(name, set()).add(sub)
+        if "@depth" in name and name not in self.depth:
+            symbol, kind, speed = name.split("@")
+            levels = int(kind[5:]) if kind != "depth" else None
+            buffer = _DepthBuffer(name, symbol.upper(), DEPTH_SPEEDS[speed], levels)
+            buffer.previous = self.depth_seq.get(symbol.upper(), 0)
+            self.depth[name] = buffer
         return None
 
     def subscribe_native(self, sub: Subscriber, listen_key: str) -> str | None:
@@ -230,27 +291,22 @@ class Hub:
             self.natives.get(account, set()).discard(sub)
 
     def normalize(self, stream: str) -> str | None:
-        """The canonical name of a market stream, or None if there is no such stream."""
-        name = stream
-        for suffix in SUFFIXES:
-            if name.endswith(suffix):
-                name = name[: -len(suffix)]
-                break
-        if name == "!markPrice@arr":
-            return name
-        symbol, _, kind = name.partition("@")
+        """The canonical name of a market stream (depth streams carry their update speed:
+        ``btcusdt@depth`` is ``btcusdt@depth@250ms``), or None if there is no such stream."""
+        symbol, _, rest = stream.partition("@")
+        if stream == "!markPrice@arr" or stream == "!markPrice@arr@1s":
+            return "!markPrice@arr"
         if symbol.upper() not in self.catalogue.instruments or not symbol.islower():
             return None
-        if kind in (
-            "depth",
-            "depth5",
-            "depth10",
-            "depth20",
-            "aggTrade",
-            "trade",
-            "markPrice",
-            "bookTicker",
-        ):
+        kind, _, speed = rest.partition("@")
+        if kind in ("depth", "depth5", "depth10", "depth20"):
+            speed = speed or "250ms"
+            return f"{symbol}@{kind}@{speed}" if speed in DEPTH_SPEEDS else None
+        if kind == "markPrice" and speed in ("", "1s", "3s"):
+            return f"{symbol}@markPrice"
+        if speed:
+            return None
+        if kind in ("aggTrade", "trade", "bookTicker"):
             return f"{symbol}@{kind}"
         if kind.startswith("kline_") and kind[6:] in INTERVALS:
             return f"{symbol}@{kind}"
@@ -288,60 +344,11 @@ class Hub:
         market = self.market
         for e in events:
             if isinstance(e, DepthChanged):
-                lower = e.symbol.lower()
-                previous = self.depth_seq.get(e.symbol, 0)
                 self.depth_seq[e.symbol] = e.seq
-                name = f"{lower}@depth"
-                if market.get(name):
-                    self._fan(
-                        name,
-                        {
-                            "e": "depthUpdate",
-                            "E": e.ts,
-                            "T": e.ts,
-                            "s": e.symbol,
-                            "U": e.seq,
-                            "u": e.seq,
-                            "pu": previous,
-                            "b": [[dec0(p), dec0(q)] for p, q in e.bids],
-                            "a": [[dec0(p), dec0(q)] for p, q in e.asks],
-                        },
-                    )
-                for levels in (5, 10, 20):
-                    name = f"{lower}@depth{levels}"
-                    if market.get(name):
-                        bids, asks = self.service.market.books[e.symbol].top(levels)
-                        self._fan(
-                            name,
-                            {
-                                "e": "depthUpdate",
-                                "E": e.ts,
-                                "T": e.ts,
-                                "s": e.symbol,
-                                "U": e.seq,
-                                "u": e.seq,
-                                "pu": previous,
-                                "b": [[dec0(p), dec0(q)] for p, q in bids],
-                                "a": [[dec0(p), dec0(q)] for p, q in asks],
-                            },
-                        )
-                name = f"{lower}@bookTicker"
-                if market.get(name):
-                    bid, ask = self.service.market.books[e.symbol].best()
-                    self._fan(
-                        name,
-                        {
-                            "e": "bookTicker",
-                            "u": e.seq,
-                            "E": e.ts,
-                            "T": e.ts,
-                            "s": e.symbol,
-                            "b": dec0(bid[0]) if bid else "0",
-                            "B": dec0(bid[1]) if bid else "0",
-                            "a": dec0(ask[0]) if ask else "0",
-                            "A": dec0(ask[1]) if ask else "0",
-                        },
-                    )
+                for buffer in self.depth.values():
+                    if buffer.symbol == e.symbol:
+                        buffer.add(e)
+                self._book_ticker(e)
             elif isinstance(e, Trade):
                 self._trade(e)
             elif isinstance(e, PriceUpdated) and e.kind == "mark":
@@ -351,6 +358,43 @@ class Hub:
                     self._fan(name, payload)
                 if market.get("!markPrice@arr"):
                     self._fan("!markPrice@arr", [payload])
+
+    def _book_ticker(self, e: DepthChanged) -> None:
+        """Best bid and ask, sent when either changes (price or quantity)."""
+        name = f"{e.symbol.lower()}@bookTicker"
+        if not self.market.get(name):
+            return
+        bid, ask = self.service.market.books[e.symbol].best()
+        if self._best.get(e.symbol) == (bid, ask):
+            return
+        self._best[e.symbol] = (bid, ask)
+        self._fan(
+            name,
+            {
+                "e": "bookTicker",
+                "u": e.seq,
+                "E": e.ts,
+                "T": e.ts,
+                "s": e.symbol,
+                "b": dec0(bid[0]) if bid else "0",
+                "B": dec0(bid[1]) if bid else "0",
+                "a": dec0(ask[0]) if ask else "0",
+                "A": dec0(ask[1]) if ask else "0",
+            },
+        )
+
+    async def _flush_depth(self) -> None:
+        """Send each depth stream's changes at its speed (100, 250 or 500 ms), as Binance."""
+        while True:
+            await asyncio.sleep(FLUSH_TICK_S)
+            now = self.service.clock()
+            for name, buffer in list(self.depth.items()):
+                if not self.market.get(name):
+                    del self.depth[name]
+                    continue
+                if buffer.dirty and now >= buffer.due:
+                    self._fan(name, buffer.payload(now, self.service.market.books[buffer.symbol]))
+                    buffer.due = now + buffer.interval_ms
 
     def _trade(self, e: Trade) -> None:
         lower = e.symbol.lower()
