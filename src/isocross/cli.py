@@ -22,6 +22,7 @@ from isocross.catalogue import load_catalogue, venues
 from isocross.model.enums import MarginMode
 from isocross.model.errors import IsocrossError
 from isocross.scenario import EXAMPLES, Scenario, as_mode, evaluate, load_example, parse, with_moves
+from isocross.sim.cli import register as register_sim
 from isocross.store.cli import app as journal_app
 
 app = typer.Typer(
@@ -334,6 +335,7 @@ def instruments(
 
 
 register_service(app)
+register_sim(app)
 
 
 def _fail(line: str) -> None:
