@@ -715,6 +715,8 @@ class MarginSweep:
         With ``symbol``, only the pools holding an open position in it are re-checked (what a
         tick of that symbol can change); ``marks`` still needs every symbol those pools hold.
         """
+        if not headroom >= 0:
+            raise ValueError(f"headroom must be ≥ 0, got {headroom}")
         sym_a = self._symbol_terms(marks)
         if symbol is not None:
             return self._symbol_pools(symbol, sym_a, headroom)
