@@ -80,7 +80,9 @@ def test_reopening_recovers_the_same_state_and_replays_agree(db: Db) -> None:
 
 def test_snapshot_plus_tail_equals_a_full_replay(db: Db) -> None:
     commands = session(500)
-    with db.durable(snapshot_every=400, keep_snapshots=2, snapshot_on_close=False) as durable:
+    with db.durable(
+        snapshot_every=400, keep_snapshots=2, snapshot_on_close=False, max_batch=50
+    ) as durable:
         fill(durable, commands)
     with db.store(write=False) as store:
         snapshots = store.snapshots()
@@ -97,7 +99,7 @@ def test_a_snapshot_that_fails_to_load_falls_back_to_an_older_one_then_to_a_full
     db: Db,
 ) -> None:
     commands = session(400)
-    with db.durable(snapshot_every=300, keep_snapshots=5) as durable:
+    with db.durable(snapshot_every=300, keep_snapshots=5, max_batch=50) as durable:
         fill(durable, commands)
     expected = reference(commands).state_hash()
     with db.store() as store:

@@ -1,20 +1,21 @@
 """A durable exchange: commands are journaled (group commit) before they are acknowledged.
 
-Two threads, one pipeline:
+One thread, the **sequencer**, owns the exchange and the journal. It takes every command queued
+since its last commit (up to ``max_batch``; while traffic is heavy it lingers
+``batch_window_ms`` for more), stamps each with a time (``ts``) and hands it to the exchange,
+then journals the whole batch — entries and read-model rows — in one transaction, commits (one
+fsync for the batch) and only then resolves each command's future. Commands that arrive during
+a commit form the next batch, so an fsync is shared by every command that waited for it.
 
-* the **sequencer** takes commands in arrival order, stamps each with a time (``ts``), hands it
-  to the exchange and passes the resulting :class:`~isocross.store.journal.Entry` on; it also
-  takes the snapshots, between two commands;
-* the **writer** (:class:`JournalWriter`) journals everything queued — up to ``max_batch``
-  entries, lingering ``batch_window_ms`` for more while traffic is heavy — in one transaction
-  together with the read-model rows, commits (one fsync for the batch), and only then resolves
-  each command's future.
+A single thread, rather than an engine thread feeding a writer thread, because both are Python
+and share one interpreter lock: a writer that drops the lock for each SQLite row or each large
+hash waits for the busy engine thread to hand it back, and throughput collapses. Here the
+database work simply follows the engine work of its batch.
 
-So a caller learns the outcome only once it is durable, and an fsync is shared by every command
-that arrived while the previous batch was being written. The exchange itself may run up to one
-batch ahead of the disk: read it through :meth:`DurableExchange.query` (serialized with the
-commands), and remember that state not yet acknowledged is not yet durable. If a commit fails
-the store stops (every later call raises :class:`StoreError`); reopen it to recover.
+A caller learns an outcome only once it is durable. The exchange may be up to one batch ahead
+of the disk: read it through :meth:`DurableExchange.query` (serialized with the commands). If a
+commit fails the store stops (every later call raises :class:`StoreError`); reopen it to
+recover. Snapshots are taken between batches, every ``snapshot_every`` events and on close.
 """
 
 from __future__ import annotations
@@ -79,90 +80,31 @@ class _Stop:
 _STOP = _Stop()
 
 
-class JournalWriter:
-    """Group commit on a thread of its own (see the module docstring).
-
-    ``put`` queues an entry; its future resolves to the entry once the batch holding it has
-    committed. ``put_snapshot`` saves a snapshot after every entry queued before it."""
+class Journal:
+    """Group commit, called synchronously: :meth:`commit` journals a batch of entries (and
+    their read-model rows) in one transaction, then resolves each entry's future."""
 
     def __init__(
-        self,
-        store: Store,
-        projector: Projector | None,
-        *,
-        max_batch: int = 2000,
-        batch_window_ms: float = 2.0,
-        keep_snapshots: int = 3,
-        name: str = "isocross-journal",
+        self, store: Store, projector: Projector | None, *, keep_snapshots: int = 3
     ) -> None:
         self.store = store
         self.projector = projector
-        self.max_batch = max_batch
-        self.window = batch_window_ms / 1000
         self.keep_snapshots = keep_snapshots
         self.failed: StoreError | None = None
         self.batches = 0
         self.committed = 0
         self.queued = 0
         self.durable_entry_id = 0
-        self._queue: queue.SimpleQueue[_Write | _SaveSnapshot | _Stop] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+        self.pending: Callable[[], int] = lambda: 0
+        """Work not yet handed to :meth:`commit` (the owner's queue)."""
 
     @property
     def backlog(self) -> int:
-        """Entries queued and not yet committed."""
-        return self.queued - self.committed
+        """Commands received and not yet durable."""
+        return self.pending() + self.queued - self.committed
 
-    def put(self, entry: Entry, future: Future[Entry] | None = None) -> None:
-        self.queued += 1
-        self._queue.put(_Write(entry, future))
-
-    def put_snapshot(
-        self, snapshot: PendingSnapshot, future: Future[SnapshotInfo | None] | None = None
-    ) -> None:
-        self._queue.put(_SaveSnapshot(snapshot, future))
-
-    def stop(self) -> None:
-        """Write everything queued, then end the thread."""
-        self._queue.put(_STOP)
-        self._thread.join()
-
-    # ------------------------------------------------------------------ the thread
-    def _run(self) -> None:
-        linger = False
-        get = self._queue.get
-        while True:
-            batch: list[_Write] = []
-            item: _Write | _SaveSnapshot | _Stop | None = get()
-            deadline = time.monotonic() + self.window if linger else 0.0
-            while isinstance(item, _Write):
-                batch.append(item)
-                if len(batch) >= self.max_batch:
-                    item = None
-                    break
-                try:
-                    item = get(block=False)
-                except queue.Empty:
-                    wait = deadline - time.monotonic()
-                    if wait <= 0:
-                        item = None
-                        break
-                    try:
-                        item = get(timeout=wait)
-                    except queue.Empty:
-                        item = None
-                        break
-            if batch:
-                self._commit(batch)
-            linger = len(batch) > 1
-            if isinstance(item, _SaveSnapshot):
-                self._save(item)
-            elif isinstance(item, _Stop):
-                return
-
-    def _commit(self, batch: list[_Write]) -> None:
-        if self.failed is None:
+    def commit(self, batch: list[_Write]) -> None:
+        if self.failed is None and batch:
             entries = [w.entry for w in batch]
             try:
                 rows = [to_row(e) for e in entries]
@@ -185,12 +127,14 @@ class JournalWriter:
             else:
                 write.future.set_exception(self.failed)
 
-    def _save(self, item: _SaveSnapshot) -> None:
+    def save(self, snapshot: PendingSnapshot, future: Future[SnapshotInfo | None] | None) -> None:
+        """Save a snapshot (after every entry it covers is committed); a failure costs replay
+        time later, never data."""
         if self.failed is not None:
-            if item.future is not None:
-                item.future.set_exception(self.failed)
+            if future is not None:
+                future.set_exception(self.failed)
             return
-        s = item.snapshot
+        s = snapshot
         try:
             info = self.store.save_snapshot(
                 entry_id=s.entry_id,
@@ -202,13 +146,85 @@ class JournalWriter:
             )
             if self.keep_snapshots:
                 self.store.prune_snapshots(self.keep_snapshots)
-        except Exception as exc:  # a lost snapshot costs replay time, never data
+        except Exception as exc:
             log.warning("snapshot at entry %d not saved: %s", s.entry_id, exc)
-            if item.future is not None:
-                item.future.set_exception(StoreError(f"snapshot not saved: {exc}"))
+            if future is not None:
+                future.set_exception(StoreError(f"snapshot not saved: {exc}"))
             return
-        if item.future is not None:
-            item.future.set_result(info)
+        if future is not None:
+            future.set_result(info)
+
+
+def _drain(
+    get: Callable[..., Any], first: Any, kind: type, limit: int, deadline: float
+) -> tuple[list[Any], Any]:
+    """``first`` and what follows it of type ``kind`` (up to ``limit``, waiting until
+    ``deadline`` for more); returns them and the item that ended the run (or None)."""
+    batch = [first]
+    while len(batch) < limit:
+        try:
+            item = get(block=False)
+        except queue.Empty:
+            wait = deadline - time.monotonic()
+            if wait <= 0:
+                return batch, None
+            try:
+                item = get(timeout=wait)
+            except queue.Empty:
+                return batch, None
+        if not isinstance(item, kind):
+            return batch, item
+        batch.append(item)
+    return batch, None
+
+
+class JournalWriter(Journal):
+    """:class:`Journal` on a thread of its own, for producers of ready-made entries (a
+    benchmark, an import): :meth:`put` queues an entry, its future resolves once committed."""
+
+    def __init__(
+        self,
+        store: Store,
+        projector: Projector | None,
+        *,
+        max_batch: int = 2000,
+        batch_window_ms: float = 2.0,
+        keep_snapshots: int = 3,
+    ) -> None:
+        super().__init__(store, projector, keep_snapshots=keep_snapshots)
+        self.max_batch = max_batch
+        self.window = batch_window_ms / 1000
+        self._queue: queue.SimpleQueue[_Write | _SaveSnapshot | _Stop] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="isocross-journal", daemon=True)
+        self._thread.start()
+
+    def put(self, entry: Entry, future: Future[Entry] | None = None) -> None:
+        self.queued += 1
+        self._queue.put(_Write(entry, future))
+
+    def put_snapshot(
+        self, snapshot: PendingSnapshot, future: Future[SnapshotInfo | None] | None = None
+    ) -> None:
+        self._queue.put(_SaveSnapshot(snapshot, future))
+
+    def stop(self) -> None:
+        """Write everything queued, then end the thread."""
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    def _run(self) -> None:
+        linger = False
+        while True:
+            item = self._queue.get()
+            if isinstance(item, _Write):
+                deadline = time.monotonic() + self.window if linger else 0.0
+                batch, item = _drain(self._queue.get, item, _Write, self.max_batch, deadline)
+                self.commit(batch)
+                linger = len(batch) > 1
+            if isinstance(item, _SaveSnapshot):
+                self.save(item.snapshot, item.future)
+            elif isinstance(item, _Stop):
+                return
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,14 +261,14 @@ class DurableExchange:
         clock: Callable[[], int] = wall_clock_ms,
         max_batch: int = 2000,
         batch_window_ms: float = 2.0,
-        max_backlog: int = 50_000,
     ) -> None:
         self.store = store
         self.exchange = exchange
         self.recovery = recovery
         self.snapshot_every = snapshot_every
         self.snapshot_on_close = snapshot_on_close
-        self.max_backlog = max_backlog
+        self.max_batch = max_batch
+        self.window = batch_window_ms / 1000
         self._clock = clock
         self._entry_id = recovery.entries
         self._events = recovery.events
@@ -260,15 +276,13 @@ class DurableExchange:
         self._last_ts = 0
         self._closed = False
         self.snapshot_failures: list[str] = []
-        self.writer = JournalWriter(
-            store,
-            store.projector(exchange.catalogue),
-            max_batch=max_batch,
-            batch_window_ms=batch_window_ms,
-            keep_snapshots=keep_snapshots,
-        )
-        self.writer.durable_entry_id = self._entry_id
         self._inbox: queue.SimpleQueue[_Submit | _Query | _Snapshot | _Stop] = queue.SimpleQueue()
+        self.writer = Journal(
+            store, store.projector(exchange.catalogue), keep_snapshots=keep_snapshots
+        )
+        """The journal (``batches``, ``backlog``, ``failed``, ``durable_entry_id``)."""
+        self.writer.durable_entry_id = self._entry_id
+        self.writer.pending = self._inbox.qsize
         self._thread = threading.Thread(target=self._run, name="isocross-sequencer", daemon=True)
         self._thread.start()
 
@@ -335,7 +349,7 @@ class DurableExchange:
         return entry.outcome
 
     def query(self, fn: Callable[[Exchange], T], timeout: float | None = None) -> T:
-        """``fn(exchange)`` on the sequencer thread, between two commands."""
+        """``fn(exchange)`` on the sequencer thread, after every command queued before it."""
         if self._closed:
             raise StoreError("the store is closed")
         future: Future[T] = Future()
@@ -372,31 +386,37 @@ class DurableExchange:
 
     # ------------------------------------------------------------------ the sequencer
     def _run(self) -> None:
+        linger = False
         get = self._inbox.get
         while True:
-            item = get()
+            item: _Submit | _Query | _Snapshot | _Stop | None = get()
             if isinstance(item, _Submit):
-                self._handle(item)
-            elif isinstance(item, _Query):
+                deadline = time.monotonic() + self.window if linger else 0.0
+                batch, item = _drain(get, item, _Submit, self.max_batch, deadline)
+                self.writer.queued += len(batch)
+                writes = [w for w in map(self._handle, batch) if w is not None]
+                self.writer.commit(writes)
+                linger = len(batch) > 1
+                if self.snapshot_every and self._since_snapshot >= self.snapshot_every:
+                    self._snapshot(None)
+            if isinstance(item, _Query):
                 try:
                     item.future.set_result(item.fn(self.exchange))
                 except Exception as exc:
                     item.future.set_exception(exc)
             elif isinstance(item, _Snapshot):
                 self._snapshot(item.future)
-            else:
+            elif isinstance(item, _Stop):
                 if self.snapshot_on_close and self._since_snapshot and not self.writer.failed:
                     self._snapshot(None)
-                self.writer.stop()
                 return
 
-    def _handle(self, item: _Submit) -> None:
-        writer = self.writer
-        if writer.failed is not None:
-            item.future.set_exception(writer.failed)
-            return
-        while writer.backlog > self.max_backlog and writer.failed is None:
-            time.sleep(0.0005)
+    def _handle(self, item: _Submit) -> _Write | None:
+        """Run one command; its entry to journal (None when the store has stopped)."""
+        failed = self.writer.failed
+        if failed is not None:
+            item.future.set_exception(failed)
+            return None
         ts = item.ts
         if ts is None:
             ts = max(self._clock(), self._last_ts)
@@ -409,35 +429,35 @@ class DurableExchange:
             )
             self._entry_id += 1
             self._last_ts = ts
-            writer.put(
-                Entry.of(self._entry_id, ts, command, Outcome(None, (), refusal)), item.future
-            )
-            return
+            entry = Entry.of(self._entry_id, ts, command, Outcome(None, (), refusal))
+            return _Write(entry, item.future)
         try:
             outcome = self.exchange.handle(command, ts=ts)
         except Exception as exc:
             # Not a refusal: the exchange failed half-way and its state is unknown. Stop; the
             # journal holds every command before this one and recovery rebuilds from it.
-            writer.failed = StoreError(
+            self.writer.failed = StoreError(
                 f"the exchange failed on {type(item.command).__name__} and the store has "
                 f"stopped (reopen it to recover): {type(exc).__name__}: {exc}"
             )
-            log.error("%s", writer.failed)
-            item.future.set_exception(writer.failed)
-            return
+            log.error("%s", self.writer.failed)
+            item.future.set_exception(self.writer.failed)
+            return None
         self._entry_id += 1
         self._last_ts = ts
-        writer.put(Entry.of(self._entry_id, ts, command, outcome, text), item.future)
         count = len(outcome.events)
         self._events += count
         self._since_snapshot += count
-        if self.snapshot_every and self._since_snapshot >= self.snapshot_every:
-            self._snapshot(None)
+        return _Write(Entry.of(self._entry_id, ts, command, outcome, text), item.future)
 
     def _snapshot(self, future: Future[SnapshotInfo | None] | None) -> None:
-        if self._entry_id == 0:
+        """Snapshot the state after the last committed entry (call between batches)."""
+        if self._entry_id == 0 or self.writer.failed is not None:
             if future is not None:
-                future.set_result(None)
+                if self.writer.failed is not None:
+                    future.set_exception(self.writer.failed)
+                else:
+                    future.set_result(None)
             return
         try:
             payload = dumps_state(self.exchange)
@@ -453,7 +473,7 @@ class DurableExchange:
         pending = PendingSnapshot(
             self._entry_id, self.exchange.seq, self._last_ts, self._events, state_hash, payload
         )
-        self.writer.put_snapshot(pending, future)
+        self.writer.save(pending, future)
 
 
 def open_durable(db: str | os.PathLike[str] | None = None, **options: Any) -> DurableExchange:
