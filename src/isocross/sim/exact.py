@@ -165,6 +165,11 @@ class ModeRun:
     exact_bars: int = 0
 
 
+def _num(value: Decimal) -> str:
+    """A decimal without trailing zeros, for messages."""
+    return f"{value.normalize():f}"
+
+
 def _fillable(qty: Decimal, quote: Decimal, limit: Decimal) -> bool:
     """A long is sold to a bid at or above the limit; a short bought at or below it."""
     return quote >= limit if qty > 0 else quote <= limit
@@ -360,8 +365,8 @@ class ExactBook:
         if notional < inst.min_notional:
             raise SimInputError(
                 where,
-                f"cannot open at {when}: notional {notional:f} is below {spec.symbol}'s minimum "
-                f"{inst.min_notional}",
+                f"cannot open at {when}: notional {_num(notional)} is below "
+                f"{spec.symbol}'s minimum {inst.min_notional}",
             )
         allowed = inst.tiers.max_leverage_for(notional)
         if spec.leverage > allowed:
@@ -380,8 +385,8 @@ class ExactBook:
         if cost > available:
             raise SimInputError(
                 where,
-                f"cannot open at {when}: insufficient margin, the order needs {cost} "
-                f"{self.asset} and {max(available, ZERO)} is available",
+                f"cannot open at {when}: insufficient margin, the order needs {_num(cost)} "
+                f"{self.asset} and {_num(max(available, ZERO))} is available",
             )
         fee = round_up(notional * self.p.taker_fee, self.quantum)
         wallet = ZERO

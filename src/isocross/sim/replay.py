@@ -123,7 +123,12 @@ class _Venue:
             elif isinstance(e, LiquidationFilled) and e.account_id == TRADER:
                 how = "book" if e.how == "book" else "bankruptcy"
                 sign = Decimal(-1) if self._was_short(e.symbol, e.qty) else Decimal(1)
-                fills.append((e.symbol, sign * e.qty, e.price, how))
+                last = fills[-1] if fills else None
+                if last is not None and (last[0], last[2], last[3]) == (e.symbol, e.price, how):
+                    # one close split between the insurance fund and ADL counterparties
+                    fills[-1] = (e.symbol, last[1] + sign * e.qty, e.price, how)
+                else:
+                    fills.append((e.symbol, sign * e.qty, e.price, how))
             elif isinstance(e, LiquidationEnded) and e.account_id == TRADER and started:
                 pool = e.pool if e.pool == self.asset else e.pool.split(":")[0]
                 self.result.liquidations.append(
