@@ -275,7 +275,7 @@ def test_a_failed_commit_stops_the_store_and_nothing_unjournaled_is_acknowledged
         def broken(*args: Any, **kwargs: Any) -> None:
             raise OSError("disk full")
 
-        durable.store.append_rows = broken  # type: ignore[method-assign]
+        durable.store.append = broken  # type: ignore[method-assign]
         with pytest.raises(StoreError, match="disk full"):
             durable.submit(c.OpenAccount("b"))
         with pytest.raises(StoreError, match="stopped"):

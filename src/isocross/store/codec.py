@@ -399,8 +399,12 @@ def decode_command(text: str | Mapping[str, Any]) -> Any:
 
 
 def encode_events(events: Sequence[Any]) -> str:
-    text = EVENTS.text
-    return "[" + ",".join([text(e) for e in events]) + "]"
+    texts = EVENTS._texts
+    try:
+        return "[" + ",".join([texts[type(e)](e) for e in events]) + "]"
+    except (KeyError, TypeError, ValueError):  # a class not seen yet, or an odd value
+        text = EVENTS.text
+        return "[" + ",".join([text(e) for e in events]) + "]"
 
 
 def decode_events(text: str, seq: int, ts: int) -> tuple[Any, ...]:

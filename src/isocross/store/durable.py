@@ -35,7 +35,7 @@ from isocross.engine.exchange import Exchange, Outcome
 from isocross.model.errors import ErrorCode, IsocrossError
 from isocross.store.codec import journal_form
 from isocross.store.db import StoreError
-from isocross.store.journal import Entry, to_row
+from isocross.store.journal import Entry
 from isocross.store.projection import Projector
 from isocross.store.snapshot import SnapshotInfo, dumps_state
 from isocross.store.store import Factory, RecoveryReport, Store, factory_spec
@@ -107,8 +107,7 @@ class Journal:
         if self.failed is None and batch:
             entries = [w.entry for w in batch]
             try:
-                rows = [to_row(e) for e in entries]
-                self.store.append_rows(rows, entries, self.projector)
+                self.store.append(entries, self.projector)
             except Exception as exc:
                 self.failed = StoreError(
                     f"journal write failed, the store has stopped (reopen it to recover): "

@@ -84,15 +84,32 @@ class BulkWriter:
         else:
             conn.exec_driver_sql(self._statement(table, None, False), self._tuples(table, rows))
 
+    def insert_values(
+        self, conn: Connection, table: Table, values: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """Insert rows given as tuples in column order, already in driver form (no Money
+        column to convert: the journal's rows)."""
+        if not values:
+            return
+        if self.dialect == "postgresql":
+            self._copy_values(conn, f'"{table.name}"', table, values)
+        else:
+            conn.exec_driver_sql(self._statement(table, None, False), values)
+
     def _copy(
         self, conn: Connection, target: str, table: Table, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        self._copy_values(conn, target, table, self._tuples(table, rows))
+
+    def _copy_values(
+        self, conn: Connection, target: str, table: Table, values: Sequence[tuple[Any, ...]]
     ) -> None:
         cols = ", ".join(f'"{col.name}"' for col in table.columns)
         raw: Any = conn.connection.dbapi_connection
         with raw.cursor() as cursor, cursor.copy(f"COPY {target} ({cols}) FROM STDIN") as copy:
             write = copy.write_row
-            for values in self._tuples(table, rows):
-                write(values)
+            for row in values:
+                write(row)
 
     def _merge(
         self,

@@ -38,8 +38,8 @@ from isocross.store.journal import (
     checksum,
     from_row,
     read_rows,
+    row_values,
     scan_rows,
-    to_row,
 )
 from isocross.store.projection import NAME, Projector
 from isocross.store.snapshot import (
@@ -209,22 +209,14 @@ class Store:
     # ================================================================== journal
     def append(self, entries: Sequence[Entry], projector: Projector | None = None) -> None:
         """Journal ``entries`` (and their read-model rows) in one transaction: all or none."""
-        rows = [to_row(entry) for entry in entries]
-        self.append_rows(rows, entries, projector)
-
-    def append_rows(
-        self,
-        rows: list[dict[str, Any]],
-        entries: Sequence[Entry],
-        projector: Projector | None = None,
-    ) -> None:
+        values = [row_values(entry) for entry in entries]
         if projector is not None:
             for entry in entries:
                 projector.apply(entry)
         with self.engine.begin() as conn:
             bulk = self._bulk or BulkWriter.of(conn)
             self._bulk = bulk
-            bulk.insert(conn, t.journal, rows)
+            bulk.insert_values(conn, t.journal, values)
             if projector is not None:
                 projector.flush(conn, bulk)
 
