@@ -50,7 +50,7 @@ from isocross.model.instrument import Instrument
 from isocross.model.money import CONTEXT, ONE, ZERO, exponent, round_down, round_up
 from isocross.risk.plan import PoolLeg, bankruptcy_prices, ladder_size, order_price, restore_size
 from isocross.sim.errors import SimInputError
-from isocross.sim.market import CLOSE, F64, HIGH, LOW, OPEN, Market, iso
+from isocross.sim.market import CLOSE, F64, HIGH, LOW, OPEN, Market, iso, rate_decimal, to_decimal
 from isocross.sim.rules import MarginRule, RuleLeg
 from isocross.sim.spec import Portfolio, PositionSpec
 
@@ -163,6 +163,16 @@ class ModeRun:
     never_entered: list[str]
     metrics: Metrics
     exact_bars: int = 0
+
+
+class _When:
+    """A bar's time, formatted only if a message needs it."""
+
+    def __init__(self, ms: int) -> None:
+        self.ms = ms
+
+    def __format__(self, spec: str) -> str:
+        return iso(self.ms)
 
 
 def _num(value: Decimal) -> str:
@@ -288,34 +298,39 @@ class ExactBook:
         """``N(mark)·|rate|``: payers round up, receivers round down (``Exchange.pay_funding``)."""
         rate = self.m.rate(s, t)
         for h in self.holdings.values():
-            if h.sym != s:
-                continue
-            amount = h.inst.notional(h.qty, self.marks[s]) * abs(rate)
-            pays = (h.qty > 0) == (rate > 0)
-            moved = round_up(amount, self.quantum) if pays else round_down(amount, self.quantum)
-            delta = -moved if pays else moved
-            if self.rule.pooled:
-                self.cross += delta
-            else:
-                h.wallet += delta
-            self.funding_paid -= delta
+            if h.sym == s:
+                self._fund(h, self.marks[s], rate)
+
+    def _fund(self, h: Holding, mark: Decimal, rate: Decimal) -> None:
+        amount = h.inst.notional(h.qty, mark) * abs(rate)
+        pays = (h.qty > 0) == (rate > 0)
+        moved = round_up(amount, self.quantum) if pays else round_down(amount, self.quantum)
+        delta = -moved if pays else moved
+        if self.rule.pooled:
+            self.cross += delta
+        else:
+            h.wallet += delta
+        self.funding_paid -= delta
 
     def sync_to(self, t: int) -> None:
         """Settle, exactly, the funding of bars ``synced … t−1`` that the fast path skipped
         (no position changed there and no check could liquidate), and take in their prices
-        for the trailing stops."""
+        for the trailing stops. Each payment is rounded on its own, so the order in which
+        they are added up does not change the sum."""
         if t <= self.synced:
             return
         with localcontext(CONTEXT):
             m = self.m
-            if self.p.funding and self.holdings:
-                held = sorted({h.sym for h in self.holdings.values()})
-                window = m.funding[held, self.synced : t]
-                for b in (self.synced + np.flatnonzero(np.any(window != 0, axis=0))).tolist():
-                    for s in held:
-                        if m.funding[s, b] != 0:
-                            self.marks[s] = m.price(s, b, OPEN, mark=True)
-                            self._settle_funding(s, b)
+            a = self.synced
+            if self.p.funding:
+                for h in self.holdings.values():
+                    bars = a + np.flatnonzero(m.funding[h.sym, a:t])
+                    if not len(bars):
+                        continue
+                    places = m.mark_places[h.sym]
+                    marks = m.mark[h.sym, bars, OPEN].tolist()
+                    for mark, rate in zip(marks, m.funding[h.sym, bars].tolist(), strict=True):
+                        self._fund(h, to_decimal(mark, places), rate_decimal(rate))
             for h in self.holdings.values():
                 if h.spec.trailing_stop is None:
                     continue
@@ -345,7 +360,7 @@ class ExactBook:
         s = self.m.index(spec.symbol)
         inst = self.insts[s]
         where = f"{spec.where} ({spec.label}, {self.rule.name})"
-        when = iso(int(self.m.time[t]))
+        when = _When(int(self.m.time[t]))
         if spec.qty is not None:
             qty = spec.qty
         else:

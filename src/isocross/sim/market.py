@@ -31,9 +31,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +113,12 @@ def canonical(values: F64, places_hint: int | None = None) -> tuple[F64, int]:
     else:
         places = MAX_PLACES
     return np.rint(values * 10.0**places) / 10.0**places, places
+
+
+@lru_cache(maxsize=4096)
+def rate_decimal(value: float) -> Decimal:
+    """A funding rate: the shortest decimal that rounds to the float (``repr``)."""
+    return Decimal(repr(value))
 
 
 def to_decimal(value: float, places: int) -> Decimal:
@@ -314,7 +321,6 @@ class Market:
     has_funding: tuple[bool, ...]
     notes: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
-    _rates: dict[tuple[int, int], Decimal] = field(default_factory=dict, repr=False)
 
     @property
     def n(self) -> int:
@@ -331,10 +337,7 @@ class Market:
 
     def rate(self, s: int, t: int) -> Decimal:
         """The funding rate at bar ``t`` as the shortest decimal of its float."""
-        key = (s, t)
-        if key not in self._rates:
-            self._rates[key] = Decimal(repr(float(self.funding[s, t])))
-        return self._rates[key]
+        return rate_decimal(float(self.funding[s, t]))
 
     def funding_bars(self) -> I64:
         """Bars at which some symbol settles funding."""
@@ -348,7 +351,6 @@ class Market:
             trade=self.trade[:, start:stop],
             mark=self.mark[:, start:stop],
             funding=self.funding[:, start:stop],
-            _rates={},
         )
 
 
@@ -363,17 +365,24 @@ def build_market(
     notes: Sequence[str] = (),
     sources: Sequence[str] = (),
     has_funding: Sequence[bool] | None = None,
+    places: Sequence[int] | None = None,
 ) -> Market:
-    """Assemble a market from raw arrays, canonicalizing every price series."""
+    """Assemble a market from raw arrays, canonicalizing every price series (``places``: the
+    trade prices are known to have at most these decimal places, e.g. rounded to the tick)."""
     n_sym = len(symbols)
-    trade_c = np.empty_like(trade, dtype=np.float64)
-    places: list[int] = []
-    for s in range(n_sym):
-        values, p = canonical(trade[s].ravel())
-        trade_c[s] = values.reshape(trade[s].shape)
-        places.append(p)
+    if places is not None:
+        scale = 10.0 ** np.asarray(places, dtype=np.float64)[:, None, None]
+        trade_c = np.rint(trade * scale) / scale
+        trade_places = list(places)
+    else:
+        trade_c = np.empty_like(trade, dtype=np.float64)
+        trade_places = []
+        for s in range(n_sym):
+            values, p = canonical(trade[s].ravel())
+            trade_c[s] = values.reshape(trade[s].shape)
+            trade_places.append(p)
     if mark is None:
-        mark_c, mark_places, has_mark = trade_c, list(places), [False] * n_sym
+        mark_c, mark_places, has_mark = trade_c, list(trade_places), [False] * n_sym
     else:
         mark_c = np.empty_like(mark, dtype=np.float64)
         mark_places, has_mark = [], []
@@ -391,7 +400,7 @@ def build_market(
         step,
         np.ascontiguousarray(trade_c),
         np.ascontiguousarray(mark_c),
-        tuple(places),
+        tuple(trade_places),
         tuple(mark_places),
         np.ascontiguousarray(rates),
         tuple(has_mark),
@@ -650,30 +659,38 @@ def scripted_market(
     return build_market(symbols, time, step, trade, notes=("a scripted (synthetic) path",))
 
 
-def tile(market: Market, n: int) -> Market:
+def tile(market: Market, n: int, *, mirror: bool = True) -> Market:
     """``n`` bars made by repeating ``market``'s bars, each repeat scaled so that it opens at
-    the previous repeat's last close (so the path is continuous); times continue the grid.
+    the previous repeat's last close (the path is continuous); times continue the grid.
+
+    With ``mirror`` every other repeat plays the bars backwards (open and close swapped), so a
+    long path stays within the sample's range instead of compounding its drift at every repeat.
     Scaled prices are rounded to each series' own decimal places."""
     reps = math.ceil(n / market.n)
+    backward = np.ascontiguousarray(market.trade[:, ::-1][:, :, [CLOSE, HIGH, LOW, OPEN]])
+    backward_m = np.ascontiguousarray(market.mark[:, ::-1][:, :, [CLOSE, HIGH, LOW, OPEN]])
     trade = [market.trade]
     mark = [market.mark]
-    for _ in range(reps - 1):
-        last_t, last_m = trade[-1][:, -1, CLOSE], mark[-1][:, -1, CLOSE]
-        ft = last_t / market.trade[:, 0, OPEN]
-        fm = last_m / market.mark[:, 0, OPEN]
-        trade.append(market.trade * ft[:, None, None])
-        mark.append(market.mark * fm[:, None, None])
+    funding = [market.funding]
+    for k in range(1, reps):
+        rev = mirror and k % 2 == 1
+        base_t, base_m = (backward, backward_m) if rev else (market.trade, market.mark)
+        ft = trade[-1][:, -1, CLOSE] / base_t[:, 0, OPEN]
+        fm = mark[-1][:, -1, CLOSE] / base_m[:, 0, OPEN]
+        trade.append(base_t * ft[:, None, None])
+        mark.append(base_m * fm[:, None, None])
+        funding.append(market.funding[:, ::-1] if rev else market.funding)
     t = np.concatenate(trade, axis=1)[:, :n]
     m = np.concatenate(mark, axis=1)[:, :n]
     for s in range(len(market.symbols)):
         t[s] = np.rint(t[s] * 10.0 ** market.trade_places[s]) / 10.0 ** market.trade_places[s]
         m[s] = np.rint(m[s] * 10.0 ** market.mark_places[s]) / 10.0 ** market.mark_places[s]
-    # keep every bar consistent after rounding (high/low envelop open and close)
-    for arr in (t, m):
+    for arr in (t, m):  # keep every bar consistent after rounding
         arr[:, :, HIGH] = np.maximum(arr[:, :, HIGH], np.maximum(arr[:, :, OPEN], arr[:, :, CLOSE]))
         arr[:, :, LOW] = np.minimum(arr[:, :, LOW], np.minimum(arr[:, :, OPEN], arr[:, :, CLOSE]))
-    funding = np.tile(market.funding, (1, reps))[:, :n]
+    rates = np.concatenate(funding, axis=1)[:, :n]
     time = int(market.time[0]) + market.step * np.arange(n, dtype=np.int64)
+    how = "mirrored, " if mirror else ""
     return Market(
         market.symbols,
         time,
@@ -682,9 +699,9 @@ def tile(market: Market, n: int) -> Market:
         np.ascontiguousarray(m),
         market.trade_places,
         market.mark_places,
-        np.ascontiguousarray(funding),
+        np.ascontiguousarray(rates),
         market.has_mark,
         market.has_funding,
-        (*market.notes, f"tiled {reps}× to {n} bars (each repeat rescaled to continue the path)"),
+        (*market.notes, f"tiled {reps}× to {n} bars ({how}each repeat rescaled to continue)"),
         market.sources,
     )

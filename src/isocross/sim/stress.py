@@ -193,7 +193,8 @@ def path_market(cal: Calibration, config: StressConfig, index: int) -> Market:
     funding = np.zeros((n_sym, bars))
     settle = (time_ % (8 * HOUR)) < cal.step
     funding[:, settle] = cal.funding[:, None]
-    return build_market(cal.symbols, time_, cal.step, ohlc, funding=funding)
+    places = [max(0, -int(tick.as_tuple().exponent)) for tick in cal.ticks]
+    return build_market(cal.symbols, time_, cal.step, ohlc, funding=funding, places=places)
 
 
 @dataclass(frozen=True)
