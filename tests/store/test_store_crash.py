@@ -3,7 +3,7 @@
 Each round starts ``python -m isocross.store.server`` on the test's database (snapshots every
 few hundred events, so kills land before, during and after snapshot writes), sends deposits,
 limit and market orders between a few accounts, cancels and mark-price updates as fast as the
-acknowledgements come back (up to 64 in flight), and kills the process after a random 50–500 ms.
+acknowledgements come back (up to 64 in flight), and kills the process after a random 50–350 ms.
 Then:
 
 * every command acknowledged to the client is in the recovered journal at its entry, with the
@@ -181,7 +181,7 @@ def test_sigkill_at_random_points_loses_no_acknowledged_command(db: Db) -> None:
         assert client.ready["entries"] >= max((a["entry"] for a in acks.values()), default=0)
         if client.ready["entries"]:
             restarts[client.ready["entries"]] = client.ready["state_hash"]
-        stop = time.monotonic() + rng.uniform(0.05, 0.5)
+        stop = time.monotonic() + rng.uniform(0.05, 0.35)
         commands = setup(marks)
         while time.monotonic() < stop:
             command = commands.pop(0) if commands else load(rng, marks, orders)
