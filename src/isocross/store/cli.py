@@ -1,10 +1,12 @@
 """``isocross journal``: check a journal and export an account's trade journal.
 
-    isocross journal verify --db URL [--schema NAME] [--entries]
+    isocross journal verify --db URL [--schema NAME] [--entries] [--factory MODULE:FUNCTION]
     isocross journal export --db URL [--schema NAME] --account ID --format csv|parquet --out PATH
 
 ``--db`` takes a database URL, a SQLite file or a data directory (default ``data/``). Both
-commands only read. ``verify`` exits 0 when everything holds, 1 when it found a problem;
+commands only read the journal (a schema older than the code's is migrated first). ``verify``
+replays into the exchange the journal was written with (recorded by the store) unless
+``--factory`` names another. It exits 0 when everything holds, 1 when it found a problem;
 errors (no journal, a schema newer than this code, an unreachable database) are one line on
 stderr with exit code 2, like the rest of the command line.
 """
