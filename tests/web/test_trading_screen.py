@@ -135,7 +135,9 @@ def test_isolated_trade_from_review_to_liquidation(screen: Screen, server: Serve
     call.wait_for(timeout=60_000)
     assert re.search(r"Margin call · ETHUSDT isolated", call.inner_text())
     screen.shot("web-06-margin-call")
-    page.locator(".notice[data-kind=liquidation-fill]").first.wait_for(timeout=60_000)
+    liquidated = page.locator(".notice[data-kind=liquidation]:has-text('Liquidated')")
+    liquidated.wait_for(timeout=60_000)
+    assert "in the book" in liquidated.inner_text()
     page.wait_for_selector("#no-positions")
     page.click("#tab-liquidations")
     page.wait_for_selector("#history-liquidations tbody tr")
@@ -178,6 +180,9 @@ def test_what_if_margin_modes_and_phone_width(browser: Any, server: Server) -> N
         page.click(".presets button[data-move='-25']")
         page.wait_for_selector(".whatif-card:nth-child(2) tr.dead[data-symbol=ETHUSDT]")
         assert cross.locator("tr.dead").count() == 0
+        # Cross lost 250 of its 1,000; isolated only ETH's 200 (the docs' "maximum loss").
+        assert cross.locator(".equity").get_attribute("data-value") == "750"
+        assert isolated.locator(".equity").get_attribute("data-value") == "800"
         screen.shot("web-08-what-if-example")
 
         # Keyboard: the bottom tabs move with the arrow keys.

@@ -4,7 +4,7 @@
 
 import {spost, sput} from './api.js';
 import {fill, h} from './dom.js';
-import {refreshAccount} from './data.js';
+import {poolName, refreshAccount} from './data.js';
 import {DASH, num, pct, plain, tone} from './fmt.js';
 import {errorLine, notify, notifyError} from './notices.js';
 import {on, state} from './store.js';
@@ -53,13 +53,13 @@ export function levelGauge(level, thresholds) {
     const [x0, y0] = point(levelFrac(x), 70);
     const [x1, y1] = point(levelFrac(x), 92);
     g.appendChild(svg('line', {x1: x0, y1: y0, x2: x1, y2: y1, stroke: 'var(--text)', 'stroke-width': 1.5}));
-    const [lx, ly] = point(levelFrac(x), 104);
-    const label = svg('text', {x: lx, y: ly + 3, class: 'tick', 'text-anchor': x === LEVEL_MIN ? 'start' : 'middle'});
-    label.textContent = `${x}`;
+    const [lx, ly] = x === LEVEL_MIN ? [20, 114] : point(levelFrac(x), 104);
+    const label = svg('text', {x: lx, y: ly + 3, class: 'tick', 'text-anchor': 'middle'});
+    label.textContent = `${x} %`;
     g.appendChild(label);
   }
   if (value !== null) {
-    const [nx, ny] = point(levelFrac(value), 62);
+    const [nx, ny] = point(levelFrac(value), 58);
     g.appendChild(svg('line', {x1: 100, y1: 100, x2: nx, y2: ny, stroke: 'var(--text)', 'stroke-width': 3,
       'stroke-linecap': 'round'}));
     g.appendChild(svg('circle', {cx: 100, cy: 100, r: 5, fill: 'var(--text)'}));
@@ -124,6 +124,7 @@ export function mountAccount(panel) {
             h('b', {class: pool.liquidatable ? 'neg' : ''}, pool.margin_ratio === null ? 'exhausted' : pct(pool.margin_ratio))),
           ratioBar(pool.margin_ratio, th.margin_ratio),
           h('div', {class: 'muted small'}, `alerts at ${th.margin_ratio.map((x) => pct(x, 0)).join(', ')} · liquidation at 100 %`))),
+      isolatedRatios(pool.asset, th.margin_ratio),
       h('table', {class: 'kv account-kv'}, h('tbody', null,
         kv('Wallet balance', pool.wallet_balance, 'wallet'),
         kv('Unrealized PnL', pool.unrealized_pnl, 'upnl', true),
@@ -137,10 +138,21 @@ export function mountAccount(panel) {
       h('div', {class: 'alerts', id: 'alerts-active'},
         h('h3', null, 'Margin-call alerts'),
         alerts.length ? h('ul', null, alerts.map((x) => h('li', {class: 'neg'},
-          `${x.pool}: ${x.metric.replace('_', ' ')} ${x.metric === 'margin_ratio' ? `≥ ${pct(x.threshold, 0)}` : `≤ ${num(x.threshold, 0)} %`}`)))
+          `${poolName(x.pool)}: ${x.metric.replace('_', ' ')} ${x.metric === 'margin_ratio' ? `≥ ${pct(x.threshold, 0)}` : `≤ ${num(x.threshold, 0)} %`}`)))
           : h('p', {class: 'muted small'}, 'None raised. Notices appear here and on screen as they happen.'),
         thresholdsForm(th)),
       faucet());
+  }
+
+  /** Each isolated position is its own pool: its margin ratio against the same alerts. */
+  function isolatedRatios(name, thresholds) {
+    const rows = state.positions.filter((p) => p.margin_mode === 'isolated' && p.margin_asset === name);
+    if (!rows.length) return null;
+    return h('div', {class: 'iso-ratios', id: 'isolated-ratios'},
+      rows.map((p) => h('div', {class: 'iso-ratio', dataset: {symbol: p.symbol, value: p.margin_ratio ?? ''}},
+        h('div', {class: 'ratio-head'}, h('span', null, `${p.symbol} isolated`),
+          h('b', {class: p.liquidatable ? 'neg' : ''}, p.margin_ratio === null ? 'exhausted' : pct(p.margin_ratio))),
+        ratioBar(p.margin_ratio, thresholds))));
   }
 
   function kv(label, value, id, signed = false) {
@@ -200,5 +212,9 @@ export function mountAccount(panel) {
     render();
   });
   on('session', render);
+  on('positions', () => {
+    if (panel.querySelector('details.thresholds[open]') && panel.contains(document.activeElement)) return;
+    render();
+  });
   render();
 }

@@ -71,6 +71,7 @@ function showPage() {
   $('#trade-page').hidden = modes;
   $('#marketbar').hidden = modes;
   $('#margin-modes-page').hidden = !modes;
+  document.body.classList.toggle('page-modes', modes);
   document.title = modes ? 'isocross · margin modes' : `isocross · ${state.symbol || 'trade'}`;
   for (const a of document.querySelectorAll('.pages a[data-page]')) {
     const on = (a.dataset.page === 'margin-modes') === modes;
@@ -110,7 +111,7 @@ async function main() {
     }
   }, 1000);
   const market = new MarketSocket((stream, data) => {
-    if (stream === '!markPrice@arr') {
+    if (stream.startsWith('!markPrice@arr')) {
       for (const p of data) {
         applyMark(p);
         const point = recordMark(p.s, p.p, p.E);
@@ -120,15 +121,18 @@ async function main() {
       marksMoved();
       return;
     }
-    const lower = state.symbol.toLowerCase();
-    if (stream === `${lower}@depth20`) book.depth(data);
-    else if (stream === `${lower}@trade`) {
+    // Route by symbol and kind: the service may name a stream with its speed
+    // ("ethusdt@depth20@250ms") whatever it was subscribed as.
+    const [symbol, kind] = stream.split('@');
+    if (symbol !== state.symbol.toLowerCase()) return;
+    if (kind === 'depth20') book.depth(data);
+    else if (kind === 'trade') {
       book.trade(data);
       const p = state.prices.get(state.symbol);
       if (p) p.last_price = data.p;
       pricesChanged();
     }
-    else if (stream.startsWith(`${lower}@kline_`)) chart.kline(data.k);
+    else if (kind.startsWith('kline_')) chart.kline(data.k);
   }, (s) => header.live(s));
   const subscribe = () => {
     const lower = state.symbol.toLowerCase();

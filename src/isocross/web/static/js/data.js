@@ -93,34 +93,46 @@ function metricText(e) {
   return `margin level ${num(e.value, 2)} % fell to the ${num(e.threshold, 0)} % alert (liquidation at 100 %)`;
 }
 
+/** A liquidation's steps, per pool, shown as one notice. */
+const liquidations = new Map();
+
+function liquidationNotice(pool, title) {
+  notify({level: 'danger', kind: 'liquidation', sticky: true, key: `liquidation:${pool}`,
+    title: `${title} · ${poolName(pool)}`, msg: liquidations.get(pool) || []});
+}
+
 /** One event of the account's stream: refresh what it changes, raise notices. */
 export function onUserEvent(e) {
   emit('user-event', e);
   switch (e.e) {
     case 'MarginCall':
-      notify({level: 'danger', kind: 'margin-call', sticky: true,
+      notify({level: 'danger', kind: 'margin-call', sticky: true, key: `margin-call:${e.pool}`,
         title: `Margin call · ${poolName(e.pool)}`,
         msg: `${metricText(e)}. Add margin or reduce the position.`});
       refreshAccount();
       refreshPositions();
       break;
     case 'LiquidationStarted':
-      notify({level: 'danger', kind: 'liquidation', sticky: true,
-        title: `Liquidation · ${poolName(e.pool)}`,
-        msg: `Margin balance ${num(e.margin_balance, 2)} is at or below the maintenance margin ${num(e.maintenance_margin, 2)}; ${e.orders_canceled} order(s) canceled, the position is being closed.`});
+      liquidations.set(e.pool, [`Margin balance ${num(e.margin_balance, 2)} fell to the maintenance margin ${num(e.maintenance_margin, 2)}${e.orders_canceled ? `; ${e.orders_canceled} order(s) canceled` : ''}.`]);
+      liquidationNotice(e.pool, 'Liquidation');
       break;
-    case 'LiquidationFilled':
-      notify({level: 'danger', kind: 'liquidation-fill', sticky: true,
-        title: `Liquidated · ${e.symbol}`,
-        msg: `${num(e.qty, null)} closed at ${num(e.price, null)} (bankruptcy price ${num(e.bankruptcy_price, null)}) ${e.how === 'book' ? 'in the book' : `by ${e.how}`}${e.partial ? ', partially' : ''}.`});
+    case 'LiquidationFilled': {
+      const lines = liquidations.get(e.pool) || [];
+      lines.push(`Liquidated ${num(e.qty, null)} ${e.symbol} at ${num(e.price, null)} ${e.how === 'book' ? 'in the book' : `by ${e.how}`}${e.partial ? ' (partial)' : ''}; bankruptcy price ${num(e.bankruptcy_price, null)}.`);
+      liquidations.set(e.pool, lines);
+      liquidationNotice(e.pool, 'Liquidated');
       refreshPositions();
       break;
-    case 'LiquidationEnded':
-      notify({level: 'danger', kind: 'liquidation-end', sticky: true,
-        title: `Liquidation ended · ${poolName(e.pool)}`,
-        msg: `${e.outcome}; liquidation fee ${num(e.fee, 2)}.`});
+    }
+    case 'LiquidationEnded': {
+      const lines = liquidations.get(e.pool) || [];
+      lines.push(`Ended: ${e.outcome}; liquidation fee ${num(e.fee, 2)}.`);
+      liquidations.set(e.pool, lines);
+      liquidationNotice(e.pool, 'Liquidated');
+      liquidations.delete(e.pool);
       refreshAll();
       break;
+    }
     case 'AutoMarginAdded':
       notify({level: 'info', kind: 'auto-add', title: `Auto-add margin · ${e.symbol}`,
         msg: `${num(e.amount, 2)} moved into the isolated wallet.`});

@@ -54,7 +54,17 @@ function digits(d, {group = true, sign = false} = {}) {
 export function num(text, dp = 2, opts = {}) {
   const d = parse(text);
   if (d === null) return opts.empty ?? DASH;
-  return digits(dp === null ? d : rescale(d, dp), opts);
+  return digits(dp === null ? trim(d) : rescale(d, dp), opts);
+}
+
+/** Without trailing zeros after the point. */
+function trim(d) {
+  let {n, s} = d;
+  while (s > 0 && n % 10n === 0n) {
+    n /= 10n;
+    s -= 1;
+  }
+  return {n, s};
 }
 
 /** The same, for machine use: plain, no grouping, minus sign "-". */
@@ -75,13 +85,7 @@ export function pct(text, dp = 2, opts = {}) {
 /** Number of decimals a step needs: "0.0100" → 2, "1" → 0. */
 export function decimalsOf(step) {
   const d = parse(step);
-  if (d === null) return 0;
-  let {n, s} = d;
-  while (s > 0 && n % 10n === 0n) {
-    n /= 10n;
-    s -= 1;
-  }
-  return s;
+  return d === null ? 0 : trim(d).s;
 }
 
 /** ``x`` (a number) rounded down to a multiple of ``step`` (a decimal string), as a string. */
@@ -113,6 +117,18 @@ export function cmp(a, b) {
   const p = x.n * pow10(s - x.s);
   const q = y.n * pow10(s - y.s);
   return p < q ? -1 : p > q ? 1 : 0;
+}
+
+/** The exact sum of decimal strings (nulls count as 0), as a plain string. */
+export function add(...texts) {
+  let total = {n: 0n, s: 0};
+  for (const t of texts) {
+    const d = parse(t);
+    if (d === null) continue;
+    const s = Math.max(total.s, d.s);
+    total = {n: total.n * pow10(s - total.s) + d.n * pow10(s - d.s), s};
+  }
+  return digits(total, {group: false}).replace('−', '-');
 }
 
 export const isNegative = (text) => {

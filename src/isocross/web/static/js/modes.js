@@ -4,6 +4,7 @@
 import {sget, spost} from './api.js';
 import {fill, h} from './dom.js';
 import {refreshAccount, refreshSettings} from './data.js';
+import {lockIcon} from './icons.js';
 import {errorLine, notify} from './notices.js';
 import {on, state} from './store.js';
 
@@ -122,10 +123,10 @@ export function mountModes(root) {
             h('td', null, h('span', {class: `badge ${r.margin_mode}`}, label(r.margin_mode))),
             h('td', {class: 'num'}, `${r.leverage}x`),
             h('td', {class: 'num muted'}, `${r.max_leverage}x`),
-            h('td', {class: 'why'}, b ? h('span', {class: 'neg'}, '🔒 ', b.reason, h('span', {class: 'muted'}, ` (${b.code})`))
+            h('td', {class: 'why'}, b ? h('span', {class: 'neg'}, lockIcon(), ' ', b.reason, h('span', {class: 'muted'}, ` (${b.code})`))
               : h('span', {class: 'muted'}, `yes, to ${other}`)));
         })))),
-      h('p', {class: 'muted small'}, 'Cross shares the asset\'s cross wallet across positions; isolated gives each position its own margin. See the what-if panel on the trade page for the same positions in both modes.')));
+      h('p', {class: 'muted small foot'}, 'Cross shares the asset\'s cross wallet across positions; isolated gives each position its own margin. See the what-if panel on the trade page for the same positions in both modes.')));
   }
 
   on('settings', render);

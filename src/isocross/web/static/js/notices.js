@@ -12,19 +12,24 @@ export function mountNotices(el) {
 }
 
 /**
- * notify({level: 'info'|'ok'|'warn'|'danger', title, msg, meta, kind, sticky})
- * ``kind`` names the notice for tests and styling (e.g. "margin-call", "liquidation").
+ * notify({level: 'info'|'ok'|'warn'|'danger', title, msg, meta, kind, sticky, key})
+ * ``kind`` names the notice for tests and styling (e.g. "margin-call", "liquidation"); a notice
+ * with the ``key`` of one on screen replaces it (a liquidation's steps share one notice).
+ * ``msg`` may be a list of lines.
  */
-export function notify({level = 'info', title, msg = '', meta = '', kind = 'info', sticky = false}) {
+export function notify({level = 'info', title, msg = '', meta = '', kind = 'info', sticky = false, key = null}) {
   if (!root) return null;
   const close = h('button', {class: 'notice-close', type: 'button', 'aria-label': 'Dismiss'}, '×');
+  const lines = (Array.isArray(msg) ? msg : [msg]).filter(Boolean);
   const el = h('div', {class: `notice ${level}`, role: level === 'danger' ? 'alert' : 'status',
-    dataset: {kind}},
+    dataset: {kind, key: key || ''}},
   h('div', {class: 'notice-head'}, h('strong', null, title), h('span', {class: 'muted'}, time(Date.now())), close),
-  msg ? h('div', {class: 'notice-msg'}, msg) : null,
+  lines.map((line) => h('div', {class: 'notice-msg'}, line)),
   meta ? h('div', {class: 'notice-meta muted'}, meta) : null,
   );
   close.addEventListener('click', () => el.remove());
+  const old = key ? [...root.children].find((n) => n.dataset.key === key) : null;
+  if (old) old.remove();
   root.prepend(el);
   while (root.children.length > MAX) root.lastElementChild.remove();
   if (!sticky) setTimeout(() => el.remove(), level === 'warn' ? 10000 : 4000);

@@ -3,12 +3,29 @@
 
 import {sdel, sget} from './api.js';
 import {fill, h} from './dom.js';
-import {refreshOrders} from './data.js';
+import {poolName, refreshOrders} from './data.js';
 import {DASH, datetime, decimalsOf, num, pct, tone} from './fmt.js';
 import {notify, notifyError} from './notices.js';
 import {on, state} from './store.js';
 
 const typeText = (t) => (t || '').replace(/_/g, ' ').toLowerCase();
+
+/** "LiquidationFilled" → "filled"; "AutoDeleveraged" → "auto-deleveraged". */
+function stepName(kind) {
+  const m = /^Liquidation(\w+)$/.exec(kind || '');
+  if (m) return m[1].toLowerCase();
+  return kind === 'AutoDeleveraged' ? 'auto-deleveraged' : (kind || DASH);
+}
+
+const HIDDEN = new Set(['@', 'e', 'seq', 'ts', 'account_id', 'pool', 'symbol', 'position_side', 'qty', 'price']);
+
+/** The figures of a liquidation step worth reading, in words. */
+function details(d) {
+  return Object.entries(d)
+    .filter(([k, v]) => !HIDDEN.has(k) && v !== null && v !== '' && typeof v !== 'object')
+    .map(([k, v]) => `${k.replace(/_/g, ' ')} ${typeof v === 'string' && /^-?[\d.]+$/.test(v) ? num(v, null) : v}`)
+    .join(' · ');
+}
 
 function priceDp(symbol) {
   const inst = state.instruments.get(symbol);
@@ -59,8 +76,8 @@ export function mountOpenOrders(panel, onCount) {
           : o.callback_rate ? `${pct(o.callback_rate)} trail` : DASH),
         h('td', {class: 'num'}, o.close_position ? 'whole position'
           : `${num(o.filled_qty, qtyDp(o.symbol))} / ${num(o.qty, qtyDp(o.symbol))}`),
-        h('td', {class: 'muted'}, [o.reduce_only ? 'reduce-only' : '', o.close_position ? 'close' : '',
-          o.time_in_force !== 'GTC' ? o.time_in_force : ''].filter(Boolean).join(' · ') || DASH),
+        h('td', {class: 'muted'}, [o.reduce_only && !o.close_position ? 'reduce-only' : '', o.close_position ? 'closes position' : '',
+          o.price && o.time_in_force !== 'GTC' ? o.time_in_force : ''].filter(Boolean).join(' · ') || DASH),
         h('td', null, h('button', {type: 'button', class: 'btn ghost tiny', 'aria-label': `Cancel order ${o.order_id}`,
           onclick: async (e) => {
             e.currentTarget.disabled = true;
@@ -113,15 +130,16 @@ export function mountHistory(panel, kind) {
     liquidations: {
       path: '/history/liquidations', empty: 'No liquidations.',
       columns: [['Time'], ['Step'], ['Pool'], ['Symbol'], ['Qty', 'num'], ['Price', 'num'], ['Details']],
-      row: (l) => h('tr', {class: 'liq-step'}, h('td', {class: 'muted'}, datetime(l.time)), h('td', {class: 'neg'}, l.kind),
-        h('td', null, l.pool || DASH), h('td', null, l.symbol || DASH),
+      row: (l) => h('tr', {class: 'liq-step'}, h('td', {class: 'muted'}, datetime(l.time)),
+        h('td', {class: 'neg'}, stepName(l.kind)),
+        h('td', null, l.pool ? poolName(l.pool) : DASH), h('td', null, l.symbol || DASH),
         h('td', {class: 'num'}, l.qty ? num(l.qty, null) : DASH), h('td', {class: 'num'}, l.price ? num(l.price, null) : DASH),
-        h('td', {class: 'muted small'}, Object.entries(l.details || {}).map(([k, v]) => `${k}: ${v}`).join(' · '))),
+        h('td', {class: 'muted small'}, details(l.details || {}))),
     },
     'margin-calls': {
       path: '/history/margin-calls', empty: 'No margin calls.',
       columns: [['Time'], ['Pool'], ['Metric'], ['Threshold', 'num'], ['Value', 'num']],
-      row: (m) => h('tr', null, h('td', {class: 'muted'}, datetime(m.time)), h('td', null, m.pool),
+      row: (m) => h('tr', null, h('td', {class: 'muted'}, datetime(m.time)), h('td', null, poolName(m.pool)),
         h('td', null, m.metric.replace('_', ' ')),
         h('td', {class: 'num'}, m.metric === 'margin_ratio' ? pct(m.threshold, 0) : `${num(m.threshold, 0)} %`),
         h('td', {class: 'num neg'}, m.metric === 'margin_ratio' ? pct(m.value) : `${num(m.value, 2)} %`)),

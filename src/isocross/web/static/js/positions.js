@@ -75,13 +75,14 @@ export function mountPositions(panel, onCount) {
       title: iso ? 'Maintenance margin / the position\'s margin balance' : `Of the ${p.margin_asset} cross pool`},
     ratio === null || ratio === undefined ? DASH : pct(ratio)),
     h('td', {class: `num pnl ${tone(p.unrealized_pnl)}`, dataset: {value: p.unrealized_pnl}},
-      num(p.unrealized_pnl, 2, {sign: true}), h('span', {class: 'roe'}, ` (${pct(p.roe, 2, {sign: true})})`)),
+      h('div', null, num(p.unrealized_pnl, 2, {sign: true})), h('div', {class: 'roe'}, pct(p.roe, 2, {sign: true}))),
     h('td', {class: 'num'}, adl(p.adl_quantile)),
-    h('td', {class: 'tpsl'},
-      h('span', {class: 'pos'}, tp ? num(tp.stop_price, pdp) : DASH), ' / ',
-      h('span', {class: 'neg'}, sl ? num(sl.stop_price, pdp) : DASH),
+    h('td', null, h('div', {class: 'tpsl'},
+      h('div', {class: 'tpsl-values'},
+        h('span', {class: 'pos', title: 'Take profit'}, tp ? num(tp.stop_price, pdp) : DASH),
+        h('span', {class: 'neg', title: 'Stop loss'}, sl ? num(sl.stop_price, pdp) : DASH)),
       h('button', {type: 'button', class: 'btn ghost tiny', dataset: {act: 'tpsl', key},
-        'aria-label': `Edit take-profit and stop-loss of ${p.symbol}`}, 'Edit')),
+        'aria-label': `Edit take-profit and stop-loss of ${p.symbol}`}, 'Edit'))),
     h('td', null, h('div', {class: 'close-cell'},
       h('button', {type: 'button', class: 'btn ghost tiny', dataset: {act: 'close-market', key},
         'aria-label': `Close ${p.symbol} at market`}, 'Market'),
@@ -216,7 +217,7 @@ export function mountPositions(panel, onCount) {
       ? {id: document.activeElement.id, value: document.activeElement.value} : null;
     fill(panel, h('div', {class: 'table-wrap'}, h('table', {class: 'grid positions', id: 'positions-table'},
       h('thead', null, h('tr', null,
-        ['Symbol', 'Size', 'Entry', 'Mark', 'Liq. price', 'Margin', 'Margin ratio', 'PnL (ROE)', 'ADL', 'TP / SL', 'Close']
+        ['Symbol', 'Size', 'Entry', 'Mark', 'Liq. price', 'Margin', 'Margin ratio', 'PnL / ROE', 'ADL', 'TP / SL', 'Close']
           .map((c, i) => h('th', {scope: 'col', class: i > 0 && i < 9 ? 'num' : ''}, c)))),
       h('tbody', null, rows.map(row)))));
     open.focus = false;

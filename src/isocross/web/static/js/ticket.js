@@ -7,6 +7,7 @@ import {ApiError, sget, spost, sput} from './api.js';
 import {debounce, fill, h} from './dom.js';
 import {DASH, decimalsOf, fixed, floorToStep, num, pct, plain, toNumber} from './fmt.js';
 import {refreshAll, refreshOrders, refreshSettings} from './data.js';
+import {lockIcon} from './icons.js';
 import {errorLine, notify, notifyError} from './notices.js';
 import {instrument, markOf, on, positionsOf, settingsOf, state, tierFor} from './store.js';
 
@@ -281,6 +282,7 @@ export function mountTicket(root) {
       const b = out.blocked.find((x) => x.symbol === symbol);
       modeLock.hidden = !b;
       modeRule.hidden = !b;
+      if (!b) fill(modeError);
       if (b) fill(modeRule, h('strong', null, 'Switching is blocked: '), `${b.reason}. `, h('span', {class: 'muted'}, RULE));
     } catch {
       /* shown on the next try */
@@ -303,8 +305,7 @@ export function mountTicket(root) {
     } catch (err) {
       fill(modeError, h('div', {class: 'refusal', id: 'mode-refusal', role: 'alert'},
         h('strong', null, 'Refused: '), err.msg || String(err),
-        err.code ? h('span', {class: 'muted'}, ` (code ${err.code}${err.error ? `, ${err.error}` : ''})`) : null,
-        h('div', {class: 'muted rule-text'}, RULE)));
+        err.code ? h('span', {class: 'muted'}, ` (code ${err.code}${err.error ? `, ${err.error}` : ''})`) : null));
       checkBlockers();
     }
   }
@@ -648,17 +649,4 @@ export function mountTicket(root) {
 
   renderAll();
   return {render: renderAll};
-}
-
-function lockIcon() {
-  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
-  svg.setAttribute('viewBox', '0 0 16 16');
-  svg.setAttribute('width', '12');
-  svg.setAttribute('height', '12');
-  svg.setAttribute('aria-hidden', 'true');
-  const path = document.createElementNS('http://www.w3.org/2000/svg', 'path');
-  path.setAttribute('d', 'M4 7V5a4 4 0 1 1 8 0v2h1v8H3V7h1zm2 0h4V5a2 2 0 1 0-4 0v2z');
-  path.setAttribute('fill', 'currentColor');
-  svg.appendChild(path);
-  return svg;
 }

@@ -4,7 +4,7 @@
 
 import {scenario, spost} from './api.js';
 import {debounce, fill, h} from './dom.js';
-import {DASH, fixed, num, pct, tone} from './fmt.js';
+import {DASH, add, fixed, isNegative, num, pct, tone} from './fmt.js';
 import {errorLine} from './notices.js';
 import {on, state} from './store.js';
 
@@ -124,7 +124,15 @@ export function mountWhatIf(panel) {
     fill(results, modes.map((m) => {
       const crossPool = m.pools.find((p) => p.asset === 'USDT') || m.pools[0] || {};
       const gone = m.positions.filter((p) => p.liquidatable || (p.mode === 'cross' && crossPool.liquidatable));
-      const pnl = m.positions.reduce((a, p) => a + parseFloat(p.pnl), 0);
+      const pnl = add(...m.positions.map((p) => p.pnl));
+      // What the account is worth in the pool's asset: the pool, plus what each isolated
+      // wallet still holds (a liquidated one loses its wallet and no more).
+      const kept = m.positions.filter((p) => p.mode === 'isolated' && p.asset === (crossPool.asset || 'USDT'))
+        .map((p) => {
+          const left = add(p.wallet, p.pnl);
+          return isNegative(left) ? '0' : left;
+        });
+      const equity = add(crossPool.margin_balance, ...kept);
       return h('section', {class: `whatif-card ${gone.length ? 'hit' : ''}`, dataset: {mode: m.label}},
         h('h3', null, m.label,
           gone.length ? h('span', {class: 'badge danger'}, `${gone.length} liquidated`) : h('span', {class: 'badge ok'}, 'nothing liquidated')),
@@ -134,7 +142,9 @@ export function mountWhatIf(panel) {
           h('span', null, 'Margin level ', h('b', {class: levelTone(crossPool.margin_level)}, crossPool.margin_level ? `${num(crossPool.margin_level, 2)} %` : DASH)),
           h('span', null, 'Margin ratio ', h('b', null, crossPool.margin_ratio === null ? 'exhausted' : pct(crossPool.margin_ratio))),
           h('span', null, 'Available ', h('b', {class: tone(crossPool.available_balance)}, num(crossPool.available_balance, 2))),
-          h('span', null, 'Total PnL ', h('b', {class: pnl > 0 ? 'pos' : pnl < 0 ? 'neg' : ''}, num(fixed(pnl, 2), 2, {sign: true})))),
+          h('span', null, 'Total PnL ', h('b', {class: tone(pnl)}, num(pnl, 2, {sign: true}))),
+          h('span', {title: 'Cross pool plus what the isolated wallets still hold'}, 'Equity ',
+            h('b', {class: 'equity', dataset: {value: equity}}, num(equity, 2)))),
         h('table', {class: 'grid compact'},
           h('thead', null, h('tr', null, h('th', {scope: 'col'}, 'Position'), h('th', {scope: 'col', class: 'num'}, 'Mark'),
             h('th', {scope: 'col', class: 'num'}, 'PnL'), h('th', {scope: 'col', class: 'num'}, 'Liq. price'),
