@@ -142,7 +142,8 @@ def test_cli_json_plot_and_html(
     assert (cross["final_equity"], iso["final_equity"]) == ("0", "800")
     assert [liq["scope"] for liq in cross["liquidations"]] == ["cascade"]
     assert iso["liquidations"][0]["loss"] == "200"
-    assert cross["time_to_first_liquidation"] == "79h"
+    assert cross["time_to_first_liquidation"] == "3d 7h"
+    assert cross["time_to_first_liquidation_s"] == 79 * 3600
     assert report["market"]["notes"] == ["a scripted (synthetic) path"]
     assert png.read_bytes().startswith(b"\x89PNG")
     html = page.read_text(encoding="utf-8")

@@ -73,6 +73,15 @@ def format_duration(ms: int) -> str:
     return f"{ms}ms"
 
 
+def human_duration(ms: int) -> str:
+    """``1108800000`` → ``"12d 20h"``: days, hours and minutes, zero parts left out."""
+    minutes = ms // 60_000
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    parts = [f"{v}{u}" for v, u in ((days, "d"), (hours, "h"), (mins, "m")) if v]
+    return " ".join(parts) or f"{ms // 1000}s"
+
+
 def parse_time(text: object, where: str) -> int:
     """An ISO-8601 time (``2025-04-01``, ``2025-04-01T12:00:00Z``) → UTC milliseconds."""
     if isinstance(text, datetime):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import io
+import textwrap
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +29,7 @@ from jinja2 import Environment
 from rich.console import Console
 from rich.table import Table
 
-from isocross.sim.market import CLOSE, F64, I64, format_duration, iso
+from isocross.sim.market import CLOSE, F64, I64, format_duration, human_duration, iso
 from isocross.sim.simulate import SimReport, money
 
 COLORS = {"cross": "#d62728", "isolated": "#1f77b4", "portfolio": "#2ca02c"}
@@ -85,7 +86,7 @@ def render_table(report: SimReport, console: Console) -> None:
     row(
         "time to first liquidation",
         [
-            "—" if s.first_liquidation is None else format_duration(s.first_liquidation)
+            "—" if s.first_liquidation is None else human_duration(s.first_liquidation)
             for s in modes
         ],
     )
@@ -238,10 +239,11 @@ def plot(report: SimReport, path: Path | None = None) -> bytes:
     for i, summary in enumerate(modes):
         met = summary.run.metrics
         color = _color(summary.mode, i)
-        ax_eq.plot(times, _last(met.equity, edges), color=color, lw=1.1, label=summary.mode)
+        width = 2.8 if i == 0 else 1.0  # the first mode underneath, wider: both stay visible
+        ax_eq.plot(times, _last(met.equity, edges), color=color, lw=width, label=summary.mode)
         level = _lowest(met.level_worst, edges)
         ax_lv.plot(
-            times, np.where(level > 0, level, np.nan), color=color, lw=1.0, label=summary.mode
+            times, np.where(level > 0, level, np.nan), color=color, lw=width, label=summary.mode
         )
     ax_eq.axhline(float(report.portfolio.balance), color="0.5", ls="--", lw=0.8)
     ax_eq.set_ylabel(f"equity ({report.portfolio.asset})", fontsize=8)
@@ -255,7 +257,7 @@ def plot(report: SimReport, path: Path | None = None) -> bytes:
         mdates.ConciseDateFormatter(ax_lv.xaxis.get_major_locator())  # type: ignore[no-untyped-call]
     )
     title = report.portfolio.description or report.portfolio.name
-    fig.suptitle(title if len(title) < 110 else title[:107] + "…", fontsize=9)
+    fig.suptitle("\n".join(textwrap.wrap(title, 120)), fontsize=9)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
@@ -342,7 +344,7 @@ def html(report: SimReport, path: Path, png: bytes | None = None) -> None:
         [
             "time to first liquidation",
             *[
-                "—" if s.first_liquidation is None else format_duration(s.first_liquidation)
+                "—" if s.first_liquidation is None else human_duration(s.first_liquidation)
                 for s in modes
             ],
         ],

@@ -31,7 +31,7 @@ from isocross.model.money import ZERO
 from isocross.sim import rules
 from isocross.sim.exact import Liquidation, ModeRun, Snapshot, TradeRecord, run_exact
 from isocross.sim.fast import Tables, run_fast
-from isocross.sim.market import Market, format_duration, iso
+from isocross.sim.market import Market, format_duration, human_duration, iso
 from isocross.sim.spec import Portfolio
 
 MONEY = Decimal("1e-8")
@@ -194,7 +194,10 @@ def to_json(report: SimReport) -> dict[str, Any]:
             "liquidation_loss": money(s.liquidation_loss),
             "liquidations": [_liquidation(liq) for liq in s.liquidations],
             "time_to_first_liquidation": (
-                None if s.first_liquidation is None else format_duration(s.first_liquidation)
+                None if s.first_liquidation is None else human_duration(s.first_liquidation)
+            ),
+            "time_to_first_liquidation_s": (
+                None if s.first_liquidation is None else s.first_liquidation // 1000
             ),
             "worst_margin_level_pct": _float(s.worst_margin_level, 2),
             "worst_margin_level_time": (
