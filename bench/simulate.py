@@ -50,7 +50,8 @@ from isocross.sim import rules
 from isocross.sim.exact import run_exact
 from isocross.sim.examples import find_data_root
 from isocross.sim.fast import run_fast
-from isocross.sim.market import OPEN, Market, SymbolSource, load_market, parse_time, tile
+from isocross.sim.files import OPEN, parse_time
+from isocross.sim.market import Market, SymbolSource, load_market, tile
 from isocross.sim.replay import replay
 from isocross.sim.simulate import simulate
 from isocross.sim.spec import Portfolio, parse_portfolio

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from isocross.sim.exact import ModeRun
 from isocross.sim.market import Market, build_market, on_grid
+from isocross.sim.records import ModeRun
 from isocross.sim.spec import Portfolio, parse_portfolio
 
 HOUR = 3_600_000

@@ -157,3 +157,14 @@ def test_cli_table(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtur
     assert code == 0
     assert "margin modes side by side" in out and "full USDT (cascade)" in out
     assert "isolated ended with the most equity (800.00)" in out
+
+
+def test_public_api() -> None:
+    import isocross.sim as sim
+
+    assert sim.__all__ == sorted(sim.__all__) == sorted(sim._WHERE)
+    for name in sim.__all__:
+        assert getattr(sim, name) is not None
+    assert sim.run_stress.__module__ == "isocross.sim.stress"
+    with pytest.raises(AttributeError):
+        _ = sim.nothing_here

@@ -15,9 +15,10 @@ from sim_support import assert_same_money, liquidations, portfolio, random_marke
 
 from isocross.sim import rules
 from isocross.sim.errors import SimInputError
-from isocross.sim.exact import ModeRun, run_exact
+from isocross.sim.exact import run_exact
 from isocross.sim.examples import examples, load_example
 from isocross.sim.fast import run_fast
+from isocross.sim.records import ModeRun
 from isocross.sim.replay import replay
 from isocross.sim.spec import Portfolio, parse_portfolio
 

@@ -13,16 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from isocross.sim.errors import SimInputError
-from isocross.sim.market import (
-    SymbolSource,
-    canonical,
-    load_market,
-    read_candles,
-    read_funding,
-    resample,
-    tile,
-    to_decimal,
-)
+from isocross.sim.files import read_candles, read_funding
+from isocross.sim.market import SymbolSource, canonical, load_market, resample, tile, to_decimal
 from isocross.sim.spec import parse_portfolio
 
 T0 = 1_743_465_600_000  # 2025-04-01T00:00:00Z

@@ -146,7 +146,7 @@ def stress(
     """Monte Carlo: many price paths through the portfolio in every margin mode."""
     from isocross.cli import UsageError
     from isocross.sim import stress as st
-    from isocross.sim.market import parse_duration
+    from isocross.sim.files import parse_duration
 
     portfolio = _portfolio(file, example, data_dir)
     if paths < 1:

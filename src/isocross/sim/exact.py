@@ -38,7 +38,6 @@ insurance fund: the cross wallet, or only the position's isolated wallet.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 
 import numpy as np
@@ -46,123 +45,24 @@ import numpy as np
 from isocross.margin.figures import compute_figures
 from isocross.margin.position import Position
 from isocross.model.enums import MarginMode, PositionSide
-from isocross.model.instrument import Instrument
 from isocross.model.money import CONTEXT, ONE, ZERO, exponent, round_down, round_up
 from isocross.risk.plan import PoolLeg, bankruptcy_prices, ladder_size, order_price, restore_size
 from isocross.sim.errors import SimInputError
-from isocross.sim.market import CLOSE, F64, HIGH, LOW, OPEN, Market, iso, rate_decimal, to_decimal
+from isocross.sim.files import CLOSE, HIGH, LOW, OPEN, iso
+from isocross.sim.market import Market, rate_decimal, to_decimal
+from isocross.sim.records import (
+    Holding,
+    Liquidation,
+    LiquidationFill,
+    Metrics,
+    ModeRun,
+    Snapshot,
+    TradeRecord,
+)
 from isocross.sim.rules import MarginRule, RuleLeg
 from isocross.sim.spec import Portfolio, PositionSpec
 
 HUNDRED = Decimal(100)
-
-
-@dataclass
-class Holding:
-    """An open position and (isolated) its wallet."""
-
-    spec: PositionSpec
-    sym: int
-    inst: Instrument
-    qty: Decimal
-    entry: Decimal
-    wallet: Decimal
-    opened: int
-    stop: Decimal | None
-    take: Decimal | None
-    peak: Decimal
-
-
-@dataclass(frozen=True)
-class LiquidationFill:
-    symbol: str
-    qty: Decimal
-    """Quantity closed (signed like the position it closed)."""
-    price: Decimal
-    how: str
-    """``book`` (filled at the quote) or ``bankruptcy`` (insurance fund / ADL at the limit)."""
-
-
-@dataclass(frozen=True)
-class Liquidation:
-    """One liquidation of one pool (see the module docstring)."""
-
-    bar: int
-    time: int
-    step: str
-    pool: str
-    kind: str
-    """``partial`` or ``full``."""
-    scope: str
-    """``contained`` (an isolated wallet) or ``cascade`` (a cross pool: every position)."""
-    fills: tuple[LiquidationFill, ...]
-    loss: Decimal
-    """What the pool's wallet lost (realized PnL, clearance fee, the remainder on a full one)."""
-    margin_balance: Decimal
-    maintenance: Decimal
-    marks: tuple[tuple[str, Decimal], ...]
-
-
-@dataclass(frozen=True)
-class TradeRecord:
-    """An entry or exit the portfolio's own rules made."""
-
-    index: int
-    symbol: str
-    bar: int
-    time: int
-    action: str
-    """``open``, ``stop_loss``, ``take_profit``, ``trailing_stop`` or ``liquidated``."""
-    qty: Decimal
-    price: Decimal
-    fee: Decimal
-    realized: Decimal
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """Exact figures at a checkpoint bar's close."""
-
-    label: str
-    bar: int
-    time: int
-    equity: Decimal
-    pools: tuple[tuple[str, Decimal], ...]
-    """Margin balance per pool: the cross pool (asset name) or each isolated position."""
-
-
-@dataclass
-class Metrics:
-    """Per-bar floats for reports and plots (``nan``: no position)."""
-
-    equity: F64
-    equity_worst: F64
-    level: F64
-    level_worst: F64
-
-    @classmethod
-    def empty(cls, n: int) -> Metrics:
-        return cls(np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan))
-
-
-@dataclass
-class ModeRun:
-    """The result of one mode's run (exact money, float series)."""
-
-    mode: str
-    cross_wallet: Decimal
-    isolated_wallets: dict[str, Decimal]
-    final_equity: Decimal
-    fees: Decimal
-    funding_paid: Decimal
-    clearance_fees: Decimal
-    liquidations: list[Liquidation]
-    trades: list[TradeRecord]
-    snapshots: list[Snapshot]
-    open_positions: dict[str, tuple[Decimal, Decimal]]
-    never_entered: list[str]
-    metrics: Metrics
-    exact_bars: int = 0
 
 
 class _When:

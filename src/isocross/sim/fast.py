@@ -37,8 +37,10 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from isocross.sim.exact import ExactBook, Metrics, ModeRun, run_exact
-from isocross.sim.market import F64, I64, Market
+from isocross.sim.exact import ExactBook, run_exact
+from isocross.sim.files import F64, I64
+from isocross.sim.market import Market
+from isocross.sim.records import Metrics, ModeRun
 from isocross.sim.rules import MarginRule
 from isocross.sim.spec import Portfolio
 

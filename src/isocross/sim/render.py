@@ -29,7 +29,7 @@ from jinja2 import Environment
 from rich.console import Console
 from rich.table import Table
 
-from isocross.sim.market import CLOSE, F64, I64, format_duration, human_duration, iso
+from isocross.sim.files import CLOSE, F64, I64, format_duration, human_duration, iso
 from isocross.sim.simulate import SimReport, money
 
 COLORS = {"cross": "#d62728", "isolated": "#1f77b4", "portfolio": "#2ca02c"}

@@ -34,8 +34,9 @@ from isocross.model.enums import MarginMode, Side
 from isocross.model.money import ZERO
 from isocross.risk.engine import attach
 from isocross.risk.events import LiquidationEnded, LiquidationFilled, LiquidationStarted
-from isocross.sim.exact import TradeRecord
-from isocross.sim.market import CLOSE, HIGH, LOW, OPEN, Market
+from isocross.sim.files import CLOSE, HIGH, LOW, OPEN
+from isocross.sim.market import Market
+from isocross.sim.records import TradeRecord
 from isocross.sim.rules import MarginRule
 from isocross.sim.spec import Portfolio
 

@@ -29,9 +29,11 @@ import numpy as np
 
 from isocross.model.money import ZERO
 from isocross.sim import rules
-from isocross.sim.exact import Liquidation, ModeRun, Snapshot, TradeRecord, run_exact
+from isocross.sim.exact import run_exact
 from isocross.sim.fast import Tables, run_fast
-from isocross.sim.market import Market, format_duration, human_duration, iso
+from isocross.sim.files import format_duration, human_duration, iso
+from isocross.sim.market import Market
+from isocross.sim.records import Liquidation, ModeRun, Snapshot, TradeRecord
 from isocross.sim.spec import Portfolio
 
 MONEY = Decimal("1e-8")

@@ -30,15 +30,8 @@ from isocross.model.money import ONE, parse_decimal
 from isocross.risk.config import RiskConfig, risk_preset
 from isocross.sim import rules
 from isocross.sim.errors import SimInputError
-from isocross.sim.market import (
-    Market,
-    Segment,
-    SymbolSource,
-    load_market,
-    parse_duration,
-    parse_time,
-    scripted_market,
-)
+from isocross.sim.files import parse_duration, parse_time
+from isocross.sim.market import Market, Segment, SymbolSource, load_market, scripted_market
 
 DEFAULT_TAKER = Decimal("0.0005")
 """Binance USDⓈ-M VIP0 taker fee (every simulated fill takes liquidity)."""

@@ -44,21 +44,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from isocross.sim import rules
-from isocross.sim.exact import ModeRun
 from isocross.sim.fast import Tables, run_fast
-from isocross.sim.market import (
-    CLOSE,
-    F64,
-    HIGH,
-    HOUR,
-    LOW,
-    OPEN,
-    Market,
-    build_market,
-    format_duration,
-    iso,
-    on_grid,
-)
+from isocross.sim.files import CLOSE, F64, HIGH, HOUR, LOW, OPEN, format_duration, iso
+from isocross.sim.market import Market, build_market, on_grid
+from isocross.sim.records import ModeRun
 from isocross.sim.spec import Portfolio
 
 METHODS = ("bootstrap", "gbm")
