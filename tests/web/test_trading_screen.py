@@ -20,7 +20,7 @@ from webscreen import LAPTOP, PHONE, Screen, Server, Signed, open_screen, overfl
 pytestmark = pytest.mark.acceptance
 SYMBOL = "ETHUSDT"
 QTY = "4"
-LEVERAGE = 50
+LEVERAGE = 40
 ADD = "60"
 
 
@@ -50,7 +50,7 @@ def test_isolated_trade_from_review_to_liquidation(screen: Screen, server: Serve
     api = signed_in(screen, server)
     assert page.inner_text("#acct-wallet").startswith("10,000.00")
 
-    # Isolated, then 50x: both reach the exchange.
+    # Isolated, then 40x: both reach the exchange.
     page.click("#mode-isolated")
     page.wait_for_selector("#mode-isolated[aria-pressed=true]")
     page.locator("#leverage-input").fill(str(LEVERAGE))
@@ -185,11 +185,24 @@ def test_what_if_margin_modes_and_phone_width(browser: Any, server: Server) -> N
         assert isolated.locator(".equity").get_attribute("data-value") == "800"
         screen.shot("web-08-what-if-example")
 
-        # Keyboard: the bottom tabs move with the arrow keys.
+        # Keyboard: the bottom tabs move with the arrow keys; the ticket works without a mouse
+        # (arrow keys pick the order type, Enter reviews, the review takes the focus, Esc
+        # goes back).
         page.focus("#tab-what-if")
         page.keyboard.press("ArrowLeft")
         assert page.evaluate("document.activeElement.id") == "tab-margin-calls"
         assert page.get_attribute("#tab-margin-calls", "aria-selected") == "true"
+        page.focus("#type-limit")
+        page.keyboard.press("ArrowRight")
+        assert page.get_attribute("#type-market", "aria-checked") == "true"
+        page.focus("#size")
+        page.keyboard.type("0.002")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#review-liq-cross")
+        assert page.evaluate("document.activeElement.id") == "confirm-order"
+        page.keyboard.press("Escape")
+        page.wait_for_selector("#ticket-form", state="visible")
+        assert page.is_hidden("#review")
 
         # A resting order on BTCUSDT blocks it; the bulk switch says so and changes nothing.
         bid = Decimal(server.get("/api/v1/markets/BTCUSDT/book", levels=5)["bids"][-1][0])

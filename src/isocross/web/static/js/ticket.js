@@ -183,19 +183,25 @@ export function mountTicket(root) {
     const ordered = notionalOf(quantity(), px);
     const tier = tierFor(i, held + ordered);
     const bound = tier ? tier.max_leverage : i.max_leverage;
-    levRange.max = String(i.max_leverage);
-    levNumber.max = String(i.max_leverage);
+    // The slider stops at what the tier holding the position plus this order allows.
+    t.bound = bound;
+    levRange.max = String(bound);
+    levNumber.max = String(bound);
     if (document.activeElement !== levNumber && document.activeElement !== levRange) {
-      levRange.value = String(s.leverage);
+      levRange.value = String(Math.min(s.leverage, bound));
       levNumber.value = String(s.leverage);
     }
-    levRange.style.setProperty('--bound', `${(bound / i.max_leverage) * 100}%`);
-    const marks = [1, ...[0.2, 0.4, 0.6, 0.8].map((f) => Math.max(2, Math.round(i.max_leverage * f))), i.max_leverage];
-    fill(levTicks, [...new Set(marks)].map((m) => h('span', {style: {left: `${((m - 1) / Math.max(1, i.max_leverage - 1)) * 100}%`}}, `${m}x`)));
+    const step = [1, 2, 5, 10, 20, 25, 50].find((x) => bound / x <= 5) || 50;
+    const marks = [1];
+    for (let m = step; m < bound; m += step) if (m > 1) marks.push(m);
+    if ((bound - marks[marks.length - 1]) / bound < 0.08 && marks.length > 1) marks.pop();
+    marks.push(bound);
+    fill(levTicks, [...new Set(marks)].map((m) => h('span', {style: {left: `${((m - 1) / Math.max(1, bound - 1)) * 100}%`}}, `${m}x`)));
     const capText = tier && tier.cap !== null ? `up to ${num(tier.cap, 0)} ${i.margin_asset}` : 'above the last cap';
     const over = leverage() > bound;
     fill(levHint,
       h('span', {class: over ? 'neg' : ''}, `Tier ${tier ? tier.tier : 1}: notional ${capText} allows up to ${bound}x`),
+      over ? h('span', {class: 'neg'}, ` · ${leverage()}x is above it: lower the leverage or the size`) : null,
       ` · maintenance ${pct(tier ? tier.maintenance_margin_rate : '0', 2)}`,
       held + ordered > 0 ? ` · position + order ${num(fixed(held + ordered, 2), 0)} ${i.margin_asset}` : '');
   }
@@ -332,7 +338,7 @@ export function mountTicket(root) {
 
   function onLeverageInput(value, apply) {
     const i = inst();
-    const v = Math.max(1, Math.min(i ? i.max_leverage : 125, parseInt(value, 10) || 1));
+    const v = Math.max(1, Math.min(t.bound || (i ? i.max_leverage : 125), parseInt(value, 10) || 1));
     levRange.value = String(v);
     levNumber.value = String(v);
     renderSize();
