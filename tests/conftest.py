@@ -9,7 +9,6 @@ import pytest
 
 from isocross.catalogue import Catalogue, load_catalogue
 from isocross.margin.account import Account
-from isocross.model.enums import MarginMode
 from isocross.model.money import CONTEXT
 
 
@@ -25,11 +24,6 @@ def funded(catalogue: Catalogue) -> Account:
     account.deposit("USDT", Decimal(10_000))
     account.transfer_to_futures("USDT", Decimal(10_000))
     account.deposit("BTC", Decimal(1))
-    return account
-
-
-def isolated(account: Account, *symbols: str) -> Account:
-    account.set_margin_modes(MarginMode.ISOLATED, list(symbols))
     return account
 
 

@@ -7,11 +7,17 @@ from decimal import Decimal as D
 
 import pytest
 
-from conftest import isolated
 from isocross.catalogue import Catalogue
 from isocross.margin.account import CLEARING, INSURANCE, Account, OpenOrder
 from isocross.model.enums import MarginMode, PositionMode, PositionSide, Side
 from isocross.model.errors import ErrorCode, IsocrossError
+
+
+def isolated(account: Account, *symbols: str) -> Account:
+    """Put ``symbols`` in isolated margin mode (all at once, as the bulk command does)."""
+    account.set_margin_modes(MarginMode.ISOLATED, list(symbols))
+    return account
+
 
 BTC = "BTCUSDT"
 MARKS = {"BTCUSDT": D(50000), "ETHUSDT": D(2500), "SOLUSDT": D(200)}
