@@ -5,7 +5,7 @@
 import {spost, sput} from './api.js';
 import {fill, h} from './dom.js';
 import {poolName, refreshAccount} from './data.js';
-import {DASH, num, pct, plain, tone} from './fmt.js';
+import {DASH, assetDp, num, pct, plain, tone} from './fmt.js';
 import {errorLine, notify, notifyError} from './notices.js';
 import {on, state} from './store.js';
 
@@ -118,7 +118,7 @@ export function mountAccount(panel) {
           h('div', {class: 'gauge-value'}, pool.margin_level === null ? DASH : `${num(pool.margin_level, 2)} %`),
           h('div', {class: 'gauge-label'}, 'Margin level (cross)'),
           h('div', {class: 'muted small formula'}, pool.margin_level === null ? 'no margin in use'
-            : `${num(pool.margin_balance, 2)} ÷ ${num(used, 2)} × 100`)),
+            : `${num(pool.margin_balance, assetDp(asset))} ÷ ${num(used, assetDp(asset))} × 100`)),
         h('div', {class: 'ratio-box', id: 'margin-ratio', dataset: {value: pool.margin_ratio ?? ''}},
           h('div', {class: 'ratio-head'}, h('span', null, 'Margin ratio (cross)'),
             h('b', {class: pool.liquidatable ? 'neg' : ''}, pool.margin_ratio === null ? 'exhausted' : pct(pool.margin_ratio))),
@@ -158,7 +158,7 @@ export function mountAccount(panel) {
   function kv(label, value, id, signed = false) {
     return h('tr', null, h('th', {scope: 'row'}, label),
       h('td', {class: `num ${signed ? tone(value) : ''}`, id: `acct-${id}`, dataset: {value}},
-        num(value, 2, {sign: signed}), h('span', {class: 'unit'}, ` ${asset}`)));
+        num(value, assetDp(asset), {sign: signed}), h('span', {class: 'unit'}, ` ${asset}`)));
   }
 
   function thresholdsForm(th) {

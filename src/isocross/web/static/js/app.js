@@ -151,7 +151,9 @@ async function main() {
     }
   });
   on('auth-failed', (err) => {
-    notify({level: 'warn', kind: 'auth', title: 'Signed out', msg: `${err.msg} Start a new demo account or enter another key.`});
+    if (!state.session) return;
+    notify({level: 'warn', kind: 'auth', key: 'auth', title: 'Signed out',
+      msg: `${err.msg} Start a new demo account or enter another key.`});
     setSession(null);
   });
 

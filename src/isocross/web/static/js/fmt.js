@@ -82,6 +82,9 @@ export function pct(text, dp = 2, opts = {}) {
   return `${digits(rescale(shifted, dp), opts)} %`;
 }
 
+/** Decimals to show an amount of ``asset`` with: cents for dollars, more for coins. */
+export const assetDp = (asset) => (['USDT', 'USDC', 'USD', 'BUSD', 'FDUSD'].includes(asset) ? 2 : 6);
+
 /** Number of decimals a step needs: "0.0100" → 2, "1" → 0. */
 export function decimalsOf(step) {
   const d = parse(step);

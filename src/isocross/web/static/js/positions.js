@@ -5,7 +5,7 @@
 import {sdel, spost, sput} from './api.js';
 import {fill, h} from './dom.js';
 import {refreshAll, refreshOrders, refreshPositions} from './data.js';
-import {DASH, decimalsOf, num, pct, plain, tone} from './fmt.js';
+import {DASH, assetDp, decimalsOf, num, pct, plain, tone} from './fmt.js';
 import {errorLine, notify, notifyError} from './notices.js';
 import {emit, on, state} from './store.js';
 
@@ -45,19 +45,20 @@ export function mountPositions(panel, onCount) {
     const pdp = inst ? inst.price_precision : 2;
     const qdp = inst ? decimalsOf(inst.step_size) : 3;
     const iso = p.margin_mode === 'isolated';
+    const adp = assetDp(p.margin_asset);
     const long = parseFloat(p.qty) > 0;
     const ratio = iso ? p.margin_ratio : (pool(p.margin_asset) || {}).margin_ratio;
     const {tp, sl} = protective(p);
     const key = `${p.symbol}:${p.position_side}`;
     const marginCell = iso
       ? h('td', {class: 'num margin'},
-        h('span', {class: 'margin-value', dataset: {value: p.isolated_wallet}}, num(p.isolated_wallet, 2)),
+        h('span', {class: 'margin-value', dataset: {value: p.isolated_wallet}}, num(p.isolated_wallet, adp)),
         h('span', {class: 'margin-btns'},
           h('button', {type: 'button', class: 'btn ghost tiny', 'aria-label': `Add margin to ${p.symbol}`,
             dataset: {act: 'margin', mode: 'add', key}}, '+'),
           h('button', {type: 'button', class: 'btn ghost tiny', 'aria-label': `Remove margin from ${p.symbol}`,
             dataset: {act: 'margin', mode: 'remove', key}}, '−')))
-      : h('td', {class: 'num margin'}, num(p.initial_margin, 2), h('span', {class: 'muted small'}, ' IM'));
+      : h('td', {class: 'num margin'}, num(p.initial_margin, adp), h('span', {class: 'muted small'}, ' IM'));
     const tr = h('tr', {class: `position ${long ? 'long' : 'short'}${p.liquidatable ? ' liquidating' : ''}`,
       dataset: {symbol: p.symbol, side: p.position_side, mode: p.margin_mode}},
     h('th', {scope: 'row'}, h('div', {class: 'sym'},
@@ -75,7 +76,7 @@ export function mountPositions(panel, onCount) {
       title: iso ? 'Maintenance margin / the position\'s margin balance' : `Of the ${p.margin_asset} cross pool`},
     ratio === null || ratio === undefined ? DASH : pct(ratio)),
     h('td', {class: `num pnl ${tone(p.unrealized_pnl)}`, dataset: {value: p.unrealized_pnl}},
-      h('div', null, num(p.unrealized_pnl, 2, {sign: true})), h('div', {class: 'roe'}, pct(p.roe, 2, {sign: true}))),
+      h('div', null, num(p.unrealized_pnl, adp, {sign: true})), h('div', {class: 'roe'}, pct(p.roe, 2, {sign: true}))),
     h('td', {class: 'num'}, adl(p.adl_quantile)),
     h('td', null, h('div', {class: 'tpsl'},
       h('div', {class: 'tpsl-values'},
@@ -112,8 +113,8 @@ export function mountPositions(panel, onCount) {
           }}, m === 'add' ? 'Add' : 'Remove'))),
       h('label', {class: 'inline'}, h('span', null, `${mode === 'add' ? 'Add' : 'Remove'} (${p.margin_asset})`), amount),
       h('span', {class: 'muted'}, mode === 'add'
-        ? `up to ${num(maxAdd, 2)} from the cross wallet`
-        : `up to ${num(p.max_removable, 2)} (max removable)`),
+        ? `up to ${num(maxAdd, assetDp(p.margin_asset))} from the cross wallet`
+        : `up to ${num(p.max_removable, assetDp(p.margin_asset))} (max removable)`),
       submit,
       h('button', {type: 'button', class: 'btn ghost small', onclick: () => { open.margin = null; render(); }}, 'Cancel'),
       h('label', {class: 'check'}, auto, ' Auto-add margin'),

@@ -81,12 +81,14 @@ function keyForm() {
     key, secret, h('button', {class: 'btn primary small', type: 'submit'}, 'Sign in'));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    setSession({account_id: '', api_key: key.value.trim(), secret: secret.value.trim()});
+    // Check the key before the page starts using it.
+    const creds = {api_key: key.value.trim(), secret: secret.value.trim()};
+    setCredentials(creds);
     try {
       const acct = await request('GET', '/account', {signed: true});
-      setSession({...state.session, account_id: acct.account_id});
+      setSession({...creds, account_id: acct.account_id});
     } catch (err) {
-      setSession(null);
+      setCredentials(state.session);
       notifyError('Sign-in refused', err);
     }
   });

@@ -5,7 +5,7 @@
 
 import {ApiError, sget, spost, sput} from './api.js';
 import {debounce, fill, h} from './dom.js';
-import {DASH, decimalsOf, fixed, floorToStep, num, pct, plain, toNumber} from './fmt.js';
+import {DASH, assetDp, decimalsOf, fixed, floorToStep, num, pct, plain, toNumber} from './fmt.js';
 import {refreshAll, refreshOrders, refreshSettings} from './data.js';
 import {lockIcon} from './icons.js';
 import {errorLine, notify, notifyError} from './notices.js';
@@ -21,7 +21,7 @@ const TYPES = [
 const TIFS = [['GTC', 'Good till canceled'], ['IOC', 'Immediate or cancel'],
   ['FOK', 'Fill or kill'], ['GTX', 'Post only']];
 const MODE_TEXT = {
-  cross: 'Cross: the whole USDT cross wallet backs this position, and every other cross position shares it. More room before liquidation; a liquidation takes the whole pool.',
+  cross: 'Cross: the whole cross wallet of the margin asset backs this position, and every other cross position shares it. More room before liquidation; a liquidation takes the whole pool.',
   isolated: 'Isolated: only the margin you give this position is at risk. Its liquidation price is nearer, and it can never lose more than its own margin.',
 };
 const RULE = 'The margin mode of a symbol can change only while it has no open position and no open orders: once a position is open under one mode, it keeps that mode until it is closed.';
@@ -203,7 +203,7 @@ export function mountTicket(root) {
       h('span', {class: over ? 'neg' : ''}, `Tier ${tier ? tier.tier : 1}: notional ${capText} allows up to ${bound}x`),
       over ? h('span', {class: 'neg'}, ` · ${leverage()}x is above it: lower the leverage or the size`) : null,
       ` · maintenance ${pct(tier ? tier.maintenance_margin_rate : '0', 2)}`,
-      held + ordered > 0 ? ` · position + order ${num(fixed(held + ordered, 2), 0)} ${i.margin_asset}` : '');
+      held + ordered > 0 ? ` · position + order ${num(fixed(held + ordered, 6), assetDp(i.margin_asset) === 2 ? 0 : 4)} ${i.margin_asset}` : '');
   }
 
   function renderType() {
@@ -237,9 +237,10 @@ export function mountTicket(root) {
         : `Margin to commit at ${leverage()}x; converted to ${i.base_asset} at the ${needsPrice() ? 'limit' : 'mark'} price.`;
     } else {
       const notional = notionalOf(qty, px);
+      const adp = assetDp(i.margin_asset);
       sizeHint.textContent = t.unit === 'qty'
-        ? `≈ ${num(fixed(notional, 2), 2)} ${i.margin_asset} notional · margin ${num(fixed(notional / leverage(), 2), 2)} ${i.margin_asset} at ${leverage()}x`
-        : `= ${num(qty, decimalsOf(i.step_size))} ${i.base_asset} · ${num(fixed(notional, 2), 2)} ${i.margin_asset} notional`;
+        ? `≈ ${num(fixed(notional, adp), adp)} ${i.margin_asset} notional · margin ${num(fixed(notional / leverage(), adp), adp)} ${i.margin_asset} at ${leverage()}x`
+        : `= ${num(qty, decimalsOf(i.step_size))} ${i.contract_type === 'inverse' ? 'Cont' : i.base_asset} · ${num(fixed(notional, adp), adp)} ${i.margin_asset} notional`;
     }
     renderLeverage();
   }
@@ -434,6 +435,7 @@ export function mountTicket(root) {
     const pdp = i.price_precision;
     const qdp = decimalsOf(i.step_size);
     const asset = i.margin_asset;
+    const adp = assetDp(asset);
     const selected = current().margin_mode;
     const sideText = order.side === 'BUY' ? 'Buy / Long' : 'Sell / Short';
     const typeText = TYPES.find((x) => x.id === t.type).label + (needsStop() ? ` (${t.execution.toLowerCase()})` : '');
@@ -445,7 +447,7 @@ export function mountTicket(root) {
     m(mode).feasible === false ? h('span', {class: 'neg'}, 'refused')
       : value === null || value === undefined ? h('span', {class: 'muted', title: 'No price of this symbol alone can take it there'}, none)
         : num(value, dp));
-    const notional = preview.fill_price ? fixed(notionalOf(preview.qty, parseFloat(preview.fill_price)), 2) : null;
+    const notional = preview.fill_price ? fixed(notionalOf(preview.qty, parseFloat(preview.fill_price)), adp) : null;
     const im = pos(selected).initial_margin;
     const pool = (mode) => m(mode).pool || {};
     const refusals = modes.filter((x) => m(x).feasible === false).map((x) =>
@@ -460,10 +462,10 @@ export function mountTicket(root) {
       h('p', {class: 'review-what'}, `${typeText} · ${num(preview.qty, qdp)} ${i.contract_type === 'inverse' ? 'Cont' : i.base_asset} · ${order.price ? `at ${num(order.price, pdp)}` : 'at market'}${order.stop_price ? ` · trigger ${num(order.stop_price, pdp)}` : ''} · ${selected === 'cross' ? 'Cross' : 'Isolated'} ${preview.leverage}x${order.reduce_only ? ' · reduce-only' : ''}`),
       h('table', {class: 'kv'}, h('tbody', null,
         kv('Est. fill price', num(preview.fill_price, pdp), 'review-fill', preview.fill_price),
-        kv('Notional', `${num(notional, 2)} ${asset}`, 'review-notional', notional),
-        kv('Cost', `${num(preview.cost, 2)} ${asset}`, 'review-cost', preview.cost),
-        kv('Initial margin (position after)', `${num(im, 2)} ${asset}`, 'review-im', im),
-        kv('Fee (est.)', `${num(preview.fee, 4)} ${asset}`, 'review-fee', preview.fee),
+        kv('Notional', `${num(notional, adp)} ${asset}`, 'review-notional', notional),
+        kv('Cost', `${num(preview.cost, adp)} ${asset}`, 'review-cost', preview.cost),
+        kv('Initial margin (position after)', `${num(im, adp)} ${asset}`, 'review-im', im),
+        kv('Fee (est.)', `${num(preview.fee, adp + 2)} ${asset}`, 'review-fee', preview.fee),
         kv('Mark price', num(preview.mark_price, pdp), 'review-mark', preview.mark_price),
         kv('Max quantity', num(preview.max_qty, qdp), 'review-max', preview.max_qty))),
       h('table', {class: 'compare', id: 'review-compare'},
@@ -476,14 +478,14 @@ export function mountTicket(root) {
           h('tr', null, h('th', {scope: 'row'}, 'Bankruptcy'),
             modes.map((x) => cell(x, pos(x).bankruptcy_price, pdp, 'review-bankruptcy', 'none'))),
           h('tr', null, h('th', {scope: 'row'}, 'Initial margin'),
-            modes.map((x) => cell(x, pos(x).initial_margin, 2, 'review-pos-im'))),
+            modes.map((x) => cell(x, pos(x).initial_margin, adp, 'review-pos-im'))),
           h('tr', null, h('th', {scope: 'row', title: 'Cross: the whole cross wallet; isolated: its own margin'}, 'Max loss'),
-            modes.map((x) => cell(x, x === 'isolated' ? pos(x).isolated_wallet : pool(x).wallet_balance, 2, 'review-max-loss'))),
+            modes.map((x) => cell(x, x === 'isolated' ? pos(x).isolated_wallet : pool(x).wallet_balance, adp, 'review-max-loss'))),
           h('tr', null, h('th', {scope: 'row'}, 'Margin ratio'),
             modes.map((x) => h('td', {class: `num ${x === selected ? 'sel' : ''}`},
               m(x).feasible === false ? DASH : pct(x === 'isolated' ? pos(x).margin_ratio : pool(x).margin_ratio)))),
         )),
-      h('p', {class: 'hint'}, 'Cross: the liquidation price depends on the whole USDT pool. Isolated: on this position\'s own margin only. Figures are the exchange\'s own, simulated on a copy of your account; nothing is placed until you confirm.'),
+      h('p', {class: 'hint'}, `Cross: the liquidation price depends on the whole ${asset} pool. Isolated: on this position\'s own margin only. Figures are the exchange\'s own, simulated on a copy of your account; nothing is placed until you confirm.`),
       refusals, status,
       h('div', {class: 'row two actions'}, back, confirm));
     form.hidden = true;
