@@ -169,7 +169,12 @@ def stress(
             def advance(k: int) -> None:
                 bar.advance(task, k)
 
-        result = st.run_stress(portfolio, market, config, scheduler=scheduler, progress=advance)
+        try:
+            result = st.run_stress(portfolio, market, config, scheduler=scheduler, progress=advance)
+        except (OSError, TimeoutError) as exc:
+            if scheduler is None:
+                raise
+            raise UsageError(f"--scheduler {scheduler}: cannot reach it ({exc})") from None
     png = st.plot(result, plot) if plot is not None or html is not None else None
     if html is not None:
         st.html(result, html, png)

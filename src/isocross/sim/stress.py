@@ -334,7 +334,7 @@ def run_stress(
         from distributed import Client, as_completed
 
         own = not isinstance(scheduler, Client)
-        client = Client(scheduler) if own else scheduler  # type: ignore[no-untyped-call]
+        client = Client(scheduler, timeout=10) if own else scheduler  # type: ignore[no-untyped-call]
         where = f"dask {client.scheduler.address if client.scheduler else scheduler}"
         try:
             p_f, c_f = client.scatter([portfolio, cal], broadcast=True)
