@@ -36,8 +36,10 @@ def random_market(
     drift: float = 0.0,
     funding: float = 0.0,
     step: int = HOUR,
+    mark_noise: float = 0.0,
 ) -> Market:
-    """A random walk per symbol (start price, tick): OHLC on the tick grid; funding every 8h."""
+    """A random walk per symbol (start price, tick): OHLC on the tick grid; funding every 8h;
+    with ``mark_noise``, a mark series off the trades by up to that fraction (6 decimals)."""
     rng = np.random.default_rng(seed)
     n_sym = len(symbols)
     trade = np.empty((n_sym, bars, 4))
@@ -57,7 +59,12 @@ def random_market(
     if funding:
         stamps = (time % (8 * HOUR)) == 0
         rates[:, stamps] = np.round(rng.normal(funding, abs(funding), (n_sym, stamps.sum())), 6)
-    return build_market(list(symbols), time, step, trade, funding=rates)
+    mark = None
+    if mark_noise:
+        mark = np.round(trade * (1 + rng.uniform(-mark_noise, mark_noise, trade.shape)), 6)
+        mark[:, :, 1] = np.maximum(mark[:, :, 1], mark[:, :, [0, 3]].max(axis=2))
+        mark[:, :, 2] = np.minimum(mark[:, :, 2], mark[:, :, [0, 3]].min(axis=2))
+    return build_market(list(symbols), time, step, trade, mark, rates)
 
 
 def liquidations(run: ModeRun) -> list[tuple[Any, ...]]:

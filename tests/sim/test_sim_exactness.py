@@ -76,6 +76,7 @@ positions = st.lists(
     vol=st.sampled_from([0.004, 0.012, 0.03]),
     drift=st.sampled_from([-0.004, 0.0, 0.004]),
     funding=st.sampled_from([0.0, 0.0004, -0.002]),
+    mark_noise=st.sampled_from([0.0, 0.003]),
 )
 def test_fast_path_equals_exact_path_on_random_markets(
     seed: int,
@@ -83,9 +84,10 @@ def test_fast_path_equals_exact_path_on_random_markets(
     vol: float,
     drift: float,
     funding: float,
+    mark_noise: float,
 ) -> None:
-    """Random walks with wicks, funding every 8 hours, stops, take-profits, trailing stops and
-    leverage up to 50x: every liquidation and every balance agree."""
+    """Random walks with wicks, a separate mark series or none, funding every 8 hours, stops,
+    take-profits, trailing stops and leverage up to 50x: every liquidation and balance agree."""
     specs = []
     for symbol, side, lev, margin, stop, take, trail in legs:
         spec = {"symbol": symbol, "side": "long" if side > 0 else "short", "leverage": lev}
@@ -95,7 +97,9 @@ def test_fast_path_equals_exact_path_on_random_markets(
                 spec[key] = value
         specs.append(spec)
     p = portfolio(specs, prices=dict.fromkeys(SYMBOLS, "1"), fees={"taker": "0.0004"})
-    market = random_market(seed, SYMBOLS, 240, vol=vol, drift=drift, funding=funding)
+    market = random_market(
+        seed, SYMBOLS, 240, vol=vol, drift=drift, funding=funding, mark_noise=mark_noise
+    )
     for mode in MODES:
         fast, exact = both(p, market, mode)
         assert_same_money(fast, exact)
@@ -169,15 +173,19 @@ def test_the_exchange_and_risk_engine_agree_on_partial_liquidations(
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**32 - 1), lev=st.sampled_from([20, 50, 75]))
-def test_the_exchange_agrees_on_random_markets(seed: int, lev: int) -> None:
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    lev=st.sampled_from([20, 50, 75]),
+    mark_noise=st.sampled_from([0.0, 0.002]),
+)
+def test_the_exchange_agrees_on_random_markets(seed: int, lev: int, mark_noise: float) -> None:
     specs = [
         {"symbol": "BTCUSDT", "side": "long", "leverage": lev, "margin": "300"},
         {"symbol": "ETHUSDT", "side": "short", "leverage": min(lev, 50), "margin": "200"},
     ]
     p = portfolio(specs, prices={"BTCUSDT": "1", "ETHUSDT": "1"}, fees={"taker": "0.0005"})
     symbols = {k: SYMBOLS[k] for k in ("BTCUSDT", "ETHUSDT")}
-    market = random_market(seed, symbols, 90, vol=0.01, funding=0.001)
+    market = random_market(seed, symbols, 90, vol=0.01, funding=0.001, mark_noise=mark_noise)
     for mode in MODES:
         try:
             assert_exchange_agrees(p, market, mode)
