@@ -69,7 +69,7 @@ positions = st.lists(
 )
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 2**32 - 1),
     legs=positions,
@@ -172,7 +172,7 @@ def test_the_exchange_and_risk_engine_agree_on_partial_liquidations(
         assert kinds == [("ETHUSDT", "full"), ("BTCUSDT", "partial"), ("BTCUSDT", "full")]
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 2**32 - 1),
     lev=st.sampled_from([20, 50, 75]),
