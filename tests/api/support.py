@@ -54,7 +54,7 @@ class Server:
 
 
 @contextmanager
-def server_process(tmp: Path, *args: str, ready_s: float = 60) -> Iterator[Server]:
+def server_process(tmp: Path, *args: str, ready_s: float = 180) -> Iterator[Server]:
     """``isocross serve`` in a process of its own on a free port, until the block ends."""
     port = free_port()
     database = str(tmp / "data")
@@ -169,18 +169,25 @@ def server_thread(config: Any) -> Iterator[tuple[str, Any]]:
 
     import uvicorn
 
-    from isocross.api.app import create_app
+    from isocross.api.app import create_asgi
 
-    app = create_app(config)
+    app = create_asgi(config)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_config=None, lifespan="on", ws_max_size=64 * 1024
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            lifespan="on",
+            ws_max_size=64 * 1024,
+            ws_per_message_deflate=False,
+            proxy_headers=False,
         )
     )
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the server did not start")

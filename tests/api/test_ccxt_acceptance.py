@@ -318,16 +318,34 @@ def test_unknown_symbol_and_oversized_requests(server: Server, bob: Any) -> None
     assert (huge.status_code, code_of(huge)) == (413, -1101)
 
 
-def test_account_isolation(server: Server, alice: Any, bob: Any) -> None:
-    bob_view = Native(server.base, bob).ok("GET", "/api/v1/account")
-    alice_trades = Native(server.base, alice).ok("GET", "/api/v1/history/trades")
-    bob_trades = Native(server.base, bob).ok("GET", "/api/v1/history/trades")
-    assert bob_view["account_id"] == "bob"
-    assert alice_trades and all(t["order_id"] for t in alice_trades)
-    assert {t["trade_id"] for t in bob_trades}.isdisjoint(
-        {t["trade_id"] for t in alice_trades if t["symbol"] == "BTCUSDT"}
-    ) or not bob_trades
-    assert Native(server.base, bob).ok("GET", "/api/v1/positions") == []
+def test_account_isolation(server: Server) -> None:
+    # Arrange: carol trades; dave, another account, looks
+    carol = Native(server.base, server.account("carol"))
+    carol.ok("POST", "/api/v1/faucet", {"asset": "USDT", "amount": "5000"})
+    dave = Native(server.base, server.account("dave"))
+    carol.ok(
+        "POST",
+        "/api/v1/orders",
+        {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "qty": "0.002"},
+    )
+    resting = carol.ok(
+        "POST",
+        "/api/v1/orders",
+        {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "qty": "0.002", "price": "80000"},
+    )
+
+    # Act
+    mine = carol.ok("GET", "/api/v1/history/trades")
+    theirs = dave.ok("GET", "/api/v1/history/trades")
+    peek = dave.request("GET", f"/api/v1/orders/{resting['order']['order_id']}")
+
+    # Assert: each key sees its own account only
+    assert dave.ok("GET", "/api/v1/account")["account_id"] == "dave"
+    assert len(mine) == 1 and theirs == []
+    assert dave.ok("GET", "/api/v1/positions") == []
+    assert dave.ok("GET", "/api/v1/orders") == []
+    assert (peek.status_code, peek.json()["code"]) == (400, -2013)
+    assert all(e.get("account_id", "carol") == "carol" for e in resting["events"])
 
 
 def test_health_and_metrics(server: Server) -> None:

@@ -88,6 +88,7 @@ class Guard:
         self.app = app
         self.max_body = config.max_body_bytes
         self.max_query = config.max_query_bytes
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -101,6 +102,12 @@ class Guard:
                 send, 413, {"code": -1101, "msg": "Request too large.", "error": "TOO_LARGE"}
             )
             self._log(scope, 413, start, -1101)
+            return
+        if scope["path"] in binance.ROUTES:
+            service: Service = scope["app"].state.service
+            status, code = await binance.serve(service, scope, receive, send, self.max_body)
+            scope["route_path"] = scope["path"]
+            self._log(scope, status, start, code)
             return
         seen = 0
 
@@ -150,8 +157,16 @@ class Guard:
         app = scope.get("app")
         service: Service | None = getattr(getattr(app, "state", None), "service", None)
         if service is not None:
-            service.metrics.requests.labels(label, str(status)).inc()
-            service.metrics.latency.labels(label).observe(elapsed)
+            key = (label, status)
+            children = self._children.get(key)
+            if children is None:
+                children = (
+                    service.metrics.requests.labels(label, str(status)),
+                    service.metrics.latency.labels(label),
+                )
+                self._children[key] = children
+            children[0].inc()
+            children[1].observe(elapsed)
             if code is not None:
                 service.metrics.rejections.labels(str(code)).inc()
         if access.isEnabledFor(logging.INFO):
@@ -168,6 +183,29 @@ class Guard:
                     }
                 },
             )
+
+
+class Gateway:
+    """The outermost ASGI app ``isocross serve`` runs: ``/fapi`` requests (the hot path) go
+    straight to the Binance-compatible handlers through :class:`Guard`; everything else —
+    lifespan, the native API, WebSockets, docs — to the FastAPI app."""
+
+    def __init__(self, app: FastAPI, config: ServiceConfig) -> None:
+        self.app = app
+        self.guard = Guard(app, config)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in binance.ROUTES:
+            scope["app"] = self.app
+            await self.guard(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def create_asgi(config: ServiceConfig | None = None) -> Gateway:
+    """The app to serve: :func:`create_app` behind the :class:`Gateway`."""
+    config = config or ServiceConfig()
+    return Gateway(create_app(config), config)
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
@@ -307,8 +345,6 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     )
     _install_handlers(app)
     app.include_router(native.router)
-    for route in binance.routes():
-        app.router.routes.append(route)
 
     @app.get("/health", tags=["ops"])
     async def health(request: Request) -> HealthOut:
@@ -321,6 +357,8 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
             status="ok",
             seq=service.market.seq,
             journal_backlog=writer.backlog,
+            journal_batches=writer.batches,
+            journal_entries=writer.committed,
             uptime_s=round((service.clock() - service.started_ms) / 1000, 3),
             demo=service.config.demo,
         )

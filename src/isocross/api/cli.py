@@ -193,7 +193,7 @@ def serve(
     import uvicorn
 
     from isocross.api import logs
-    from isocross.api.app import create_app
+    from isocross.api.app import create_asgi
 
     config = replace(
         ServiceConfig(),
@@ -231,12 +231,14 @@ def serve(
     typer.echo("\n".join(lines))
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(config),
+            create_asgi(config),
             host=host,
             port=port,
             log_config=None,
             access_log=False,
             ws_max_size=64 * 1024,
+            ws_per_message_deflate=False,
+            proxy_headers=False,
             timeout_graceful_shutdown=5,
             lifespan="on",
         )

@@ -60,6 +60,7 @@ class Metrics:
         self.websockets = Gauge(
             "isocross_websocket_connections", "Open WebSocket connections", ["kind"], registry=r
         )
+        self._accepted: dict[str, Any] = {}
         self.ws_messages = Counter(
             "isocross_websocket_messages", "Messages sent on WebSockets", ["kind"], registry=r
         )
@@ -68,7 +69,10 @@ class Metrics:
         """Count one command's result (accepted or the refusal's code)."""
         name = type(command).__name__
         if outcome.error is None:
-            self.commands.labels(name, "accepted").inc()
+            child = self._accepted.get(name)
+            if child is None:
+                child = self._accepted[name] = self.commands.labels(name, "accepted")
+            child.inc()
             self.seq.set(outcome.seq or 0)
             for e in outcome.events:
                 if isinstance(e, LiquidationStarted):

@@ -599,5 +599,7 @@ class HealthOut(BaseModel):
     status: str
     seq: int
     journal_backlog: int
+    journal_batches: int = Field(description="Commits so far (group commit: many entries each)")
+    journal_entries: int
     uptime_s: float
     demo: bool

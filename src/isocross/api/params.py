@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
 from typing import TypeVar
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from isocross.api.errors import ApiError, bad_param, missing
 
@@ -38,18 +38,20 @@ def parse_params(query: bytes, body: bytes, content_type: str) -> dict[str, str]
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise bad_param("Illegal characters found in a parameter.", code=-1100) from None
-        try:
-            pairs = parse_qsl(
-                text, keep_blank_values=True, strict_parsing=False, max_num_fields=MAX_PARAMS
-            )
-        except ValueError:
+        parts = text.split("&")
+        if len(parts) > MAX_PARAMS:
             raise ApiError(
                 400,
                 -1101,
                 f"Too many parameters; at most {MAX_PARAMS} are read.",
                 error="INVALID_INPUT",
-            ) from None
-        for name, value in pairs:
+            )
+        for part in parts:
+            if not part:
+                continue
+            name, _, value = part.partition("=")
+            if "%" in part or "+" in part:
+                name, value = unquote_plus(name), unquote_plus(value)
             if name in out:
                 raise ApiError(
                     400,

@@ -189,7 +189,7 @@ async def balance(call: Call) -> Any:
 @api("GET", "/fapi/v3/positionRisk", "/fapi/v2/positionRisk", weight=5, security=SIGNED)
 async def position_risk(call: Call) -> Any:
     symbol = call.symbol(required=False)
-    every = call.request.url.path.startswith("/fapi/v2")
+    every = call.request.path.startswith("/fapi/v2")
 
     def view(ex: Exchange) -> list[dict[str, Any]]:
         acct = ex.account(call.account_id)

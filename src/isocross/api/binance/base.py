@@ -3,6 +3,7 @@ weights and Binance's ``{code, msg}`` errors (see :mod:`isocross.api.binance`)."
 
 from __future__ import annotations
 
+import decimal
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -10,9 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from isocross.api.auth import Principal
 from isocross.api.errors import ApiError, unavailable
@@ -32,12 +31,23 @@ NONE, USER_STREAM, SIGNED = "NONE", "USER_STREAM", "SIGNED"
 Weight = int | Callable[[Params], int]
 
 
+@dataclass(frozen=True, slots=True)
+class RawRequest:
+    """What a handler may know about the HTTP request (the raw ASGI view: no framework)."""
+
+    method: str
+    path: str
+    query: bytes
+    headers: dict[str, str]
+    client: str
+
+
 @dataclass(slots=True)
 class Call:
     """One request as a handler sees it."""
 
     service: Service
-    request: Request
+    request: RawRequest
     params: Params
     principal: Principal | None
 
@@ -108,75 +118,112 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot serialize {type(value).__name__}")
 
 
-async def _dispatch(request: Request, path: str) -> Response:
-    """Every /fapi request: parse, authenticate, charge the weight, run, answer."""
-    service: Service = request.app.state.service
-    request.scope["route_path"] = path
-    spec = ROUTES[path].get(request.method)
+class TooLargeError(Exception):
+    """The request body passed the size limit."""
+
+
+async def _body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise TooLargeError
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def serve(
+    service: Service, scope: Scope, receive: Receive, send: Send, max_body: int
+) -> tuple[int, int | None]:
+    """Answer one ``/fapi`` request straight from ASGI (the hot path skips the framework's
+    routing and request objects). Returns the status and the refusal's code, if any."""
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    client = scope.get("client")
+    request = RawRequest(
+        scope["method"],
+        scope["path"],
+        scope.get("query_string", b""),
+        headers,
+        client[0] if client else "unknown",
+    )
     weight_used: int | None = None
     try:
+        body = await _body(receive, max_body)
+        spec = ROUTES[request.path].get(request.method)
         if spec is None:
             raise ApiError(405, -1000, f"{request.method} is not allowed here.", error="METHOD")
-        query = request.scope.get("query_string", b"")
-        body = await request.body()
-        params = Params(parse_params(query, body, request.headers.get("content-type", "")))
-        weight = spec.weight(params) if callable(spec.weight) else spec.weight
-        principal = None
-        client = request.client.host if request.client else "unknown"
-        try:
-            if spec.security == SIGNED:
-                principal = await service.auth.binance(
-                    request.headers.get("x-mbx-apikey"),
-                    request.method,
-                    query,
-                    body,
-                    dict(params.values),
-                )
-            elif spec.security == USER_STREAM:
-                principal = Principal(await service.auth.key(request.headers.get("x-mbx-apikey")))
-        except ApiError:
-            service.limiter.charge(f"ip:{client}", 1)
-            raise
-        identity = principal.key.api_key if principal is not None else f"ip:{client}"
-        weight_used = service.limiter.charge(identity, weight)
+        status, payload, weight_used = 200, await _dispatch(service, request, body, spec), None
+        weight_used = payload[1]
+        data = json_bytes(payload[0])
+        code: int | None = None
+    except TooLargeError:
+        status, data, code = 413, json_bytes({"code": -1101, "msg": "Request too large."}), -1101
+    except Exception as exc:
+        error = _refusal(exc, request)
+        status, data, code = error.status, json_bytes(error.binance_body()), error.code
+        weight_used = getattr(exc, "weight_used", None)
+        extra = error.headers
+    else:
+        extra = {}
+    out = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    if weight_used is not None:
+        out.append((b"x-mbx-used-weight-1m", str(weight_used).encode()))
+    out += [(k.lower().encode(), v.encode()) for k, v in extra.items()]
+    await send({"type": "http.response.start", "status": status, "headers": out})
+    await send({"type": "http.response.body", "body": data})
+    return status, code
+
+
+def _refusal(exc: Exception, request: RawRequest) -> ApiError:
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, IsocrossError):
+        return ApiError.from_refusal(exc)
+    if isinstance(exc, StoreError):
+        return unavailable(f"The journal is unavailable: {exc}")
+    if isinstance(exc, decimal.DecimalException):
+        return ApiError(400, -1130, "A value sent is out of the range this request can use.")
+    log.exception("unexpected error on %s %s", request.method, request.path)
+    return ApiError(500, -1000, "An unknown error occurred while processing the request.")
+
+
+async def _dispatch(
+    service: Service, request: RawRequest, body: bytes, spec: Spec
+) -> tuple[Any, int]:
+    """Parse, authenticate, charge the weight, run; returns the result and the weight used."""
+    params = Params(parse_params(request.query, body, request.headers.get("content-type", "")))
+    weight = spec.weight(params) if callable(spec.weight) else spec.weight
+    principal = None
+    try:
+        if spec.security == SIGNED:
+            principal = await service.auth.binance(
+                request.headers.get("x-mbx-apikey"),
+                request.method,
+                request.query,
+                body,
+                dict(params.values),
+            )
+        elif spec.security == USER_STREAM:
+            principal = Principal(await service.auth.key(request.headers.get("x-mbx-apikey")))
+    except ApiError:
+        service.limiter.charge(f"ip:{request.client}", 1)
+        raise
+    identity = principal.key.api_key if principal is not None else f"ip:{request.client}"
+    used = service.limiter.charge(identity, weight)
+    try:
         if principal is not None:
             principal.require(spec.permission)
-        result = await spec.handler(Call(service, request, params, principal))
-        response = Response(json_bytes(result), media_type="application/json")
-    except ApiError as exc:
-        response = _error(request, exc)
-    except IsocrossError as exc:
-        response = _error(request, ApiError.from_refusal(exc))
-    except StoreError as exc:
-        response = _error(request, unavailable(f"The journal is unavailable: {exc}"))
-    if weight_used is not None:
-        response.headers["X-MBX-USED-WEIGHT-1M"] = str(weight_used)
-    return response
-
-
-def _error(request: Request, exc: ApiError) -> Response:
-    request.state.error_code = exc.code
-    response = Response(
-        json_bytes(exc.binance_body()), status_code=exc.status, media_type="application/json"
-    )
-    for name, value in exc.headers.items():
-        response.headers[name] = value
-    return response
-
-
-def routes() -> list[Route]:
-    """The Starlette routes of every declared path."""
-    return [
-        Route(path, _endpoint(path), methods=sorted(specs), include_in_schema=False)
-        for path, specs in ROUTES.items()
-    ]
-
-
-def _endpoint(path: str) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        return await _dispatch(request, path)
-
-    return endpoint
+        return await spec.handler(Call(service, request, params, principal)), used
+    except Exception as exc:
+        exc.weight_used = used  # type: ignore[attr-defined]
+        raise
 
 
 async def submit(call: Call, command: Any) -> Outcome:

@@ -3,6 +3,7 @@ algo-order API (conditional orders: stop, take-profit, trailing stop) that ccxt 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import secrets
 from decimal import Decimal
@@ -22,6 +23,9 @@ from isocross.model.enums import PositionSide, Side
 from isocross.model.money import ZERO
 
 log = logging.getLogger("isocross.api")
+RUN = secrets.token_hex(6)
+CLIENT_IDS = (f"iso-{RUN}-{n}" for n in itertools.count(1))
+"""Client order ids given to orders sent without one (unique: a random run prefix)."""
 
 
 # ============================================================================ orders
@@ -125,7 +129,7 @@ def place_command(call: Call, account_id: str) -> c.PlaceOrder:
     stp = p.choice(
         "selfTradePreventionMode", SelfTradePrevention, default=SelfTradePrevention.EXPIRE_TAKER
     )
-    client_id = p.client_id("newClientOrderId") or f"iso-{secrets.token_hex(10)}"
+    client_id = p.client_id("newClientOrderId") or next(CLIENT_IDS)
     return c.PlaceOrder(
         account_id,
         symbol,
