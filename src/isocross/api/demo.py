@@ -40,7 +40,7 @@ FUNDS = {"USDT": Decimal(100_000_000), "USDC": Decimal(100_000_000), "BTC": Deci
 INSURANCE = {"USDT": Decimal(1_000_000), "USDC": Decimal(1_000_000), "BTC": Decimal(10)}
 
 
-def _series(base: str, data_dir: Path | None) -> list[Decimal] | None:
+def _series(base: str, data_dir: Path | None) -> list[float] | None:
     """Closes of the base asset's one-minute candles, if a data file is there."""
     dirs = [data_dir] if data_dir is not None else list(SHARED)
     for root in dirs:
@@ -54,14 +54,16 @@ def _series(base: str, data_dir: Path | None) -> list[Decimal] | None:
             except Exception as exc:  # a broken or unreadable file: fall back to a walk
                 log.warning("cannot read %s: %s", path, exc)
                 continue
-            return [Decimal(repr(float(x))) for x in table.column("close").to_pylist()]
+            return [float(x) for x in table.column("close").to_pylist()]
     return None
 
 
-def _replay(closes: list[Decimal]) -> Iterator[Decimal]:
+def _replay(closes: list[float]) -> Iterator[Decimal]:
+    """The closes forth and back, each as the exact decimal of its shortest repr."""
     while True:
-        yield from closes
-        yield from reversed(closes)
+        for series in (closes, closes[::-1]):
+            for close in series:
+                yield Decimal(repr(close))
 
 
 def _walk(start: Decimal, seed: int) -> Iterator[Decimal]:
@@ -82,7 +84,7 @@ class DemoMarket:
         data_dir = Path(config.index_data) if config.index_data else None
         self.sources: dict[str, str] = {}
         self.feeds: dict[str, Iterator[Decimal]] = {}
-        series: dict[str, list[Decimal] | None] = {}
+        series: dict[str, list[float] | None] = {}
         for symbol, inst in self.catalogue.instruments.items():
             base = inst.base_asset
             if base not in series:
