@@ -225,8 +225,8 @@ class TestGapThroughBankruptcy:
         assert venue.risk.fund.positions() == []
         assert venue.wallet() == 0
         assert of(out, AutoDeleveraged) == []
-        changes = [e.change for e in of(out, InsuranceFundChanged)]  # type: ignore[attr-defined]
-        assert changes == []  # the fund's loss is realized PnL of its own position, not a transfer
+        changes = [(e.change, e.balance) for e in of(out, InsuranceFundChanged)]  # type: ignore[attr-defined]
+        assert changes == [(D("-600"), D("400"))]  # its own trading loss, announced
         venue.assert_sound()
 
     def test_an_empty_fund_auto_deleverages_the_profitable_short(self) -> None:

@@ -871,6 +871,8 @@ class Exchange:
         )
         pool = acct.figures(self.marks, prices=False).pools.get(inst.margin_asset.name)
         available = pool.available_balance if pool else ZERO
+        if settings.margin_mode is MarginMode.ISOLATED and isinstance(cost, Decimal):
+            cost, available = self._isolated_cost(order, acct, inst, price, cost, available)
         if isinstance(cost, Decimal) and cost > available:
             raise _bad(
                 ErrorCode.INSUFFICIENT_MARGIN,
@@ -878,6 +880,36 @@ class Exchange:
                 f"{inst.margin_asset.name}, {max(available, ZERO)} is available",
                 "qty",
             )
+
+    def _isolated_cost(
+        self,
+        order: Order,
+        acct: Account,
+        inst: Instrument,
+        price: Decimal,
+        cost: Decimal,
+        available: Decimal,
+    ) -> tuple[Decimal, Decimal]:
+        """An isolated opening moves ``N(fill price)/leverage`` out of the cross *wallet* and
+        pays its fee from it, so check against the wallet rule ``Account`` applies
+        (``W − MM − order IM``: unrealized cross profit cannot fund it), at the worst fill price
+        (a sell can fill above its limit, at the best bid), with the taker fee."""
+        pool = acct.figures(self.marks, prices=False).pools.get(inst.margin_asset.name)
+        if pool is not None:
+            wallet_room = (
+                pool.wallet_balance - pool.maintenance_margin - pool.open_order_initial_margin
+            )
+            available = min(available, wallet_room)
+        worst = price
+        best_bid = self.books[inst.symbol].best_bid()
+        if order.side is Side.SELL and best_bid is not None:
+            worst = max(worst, best_bid * inst.tick_size)
+        quantum = exponent(inst.margin_asset.precision)
+        notional = inst.notional(order.remaining, worst)
+        rates = self.fees.rates(self.fee_tiers[acct.account_id])
+        margin = round_up(notional / acct.settings(inst.symbol).leverage, quantum)
+        fee = round_up(notional * max(rates.taker, rates.maker, ZERO), quantum)
+        return max(cost, margin) + fee, available
 
     def _exposure_after(
         self, acct: Account, inst: Instrument, order: Order, price: Decimal

@@ -27,7 +27,7 @@ Isolated liquidation only ever touches its own wallet; cross liquidation takes t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from isocross.catalogue import Catalogue
 from isocross.engine import commands as c
@@ -92,6 +92,7 @@ class RiskEngine:
         self.mark_states: dict[str, MarkPriceState] = {}
         self.funding_states: dict[str, FundingState] = {}
         self.next_funding: dict[str, int] = {}
+        self._fund_posted: dict[str, Decimal] = {}
         exchange.register(rc.Tick, self._tick)
         exchange.register(rc.SetMarginCallThresholds, self._set_thresholds)
         exchange.register(rc.SetAutoAddMargin, self._set_auto_add)
@@ -144,6 +145,8 @@ class RiskEngine:
     # ================================================================= the hook
     def _after(self, command: object) -> None:
         ex = self.exchange
+        fund_before = {a: self.fund.balance(a) for a in ex.catalogue.assets}
+        self._fund_posted = dict.fromkeys(fund_before, ZERO)
         self._settle_due_funding()
         if isinstance(command, c.SetIndexPrice):
             self._index_update(command.symbol)
@@ -167,6 +170,29 @@ class RiskEngine:
             self.check(ex.accounts[account_id])
         self._absorb(ex.pending_events[len(events) :])
         self._unwind_fund()
+        self._reconcile_fund(fund_before)
+
+    def _reconcile_fund(self, before: dict[str, Decimal]) -> None:
+        """Announce every change of the fund this command made outside :meth:`_post` (its own
+        trading PnL, isolated shortfalls charged to it), and never let it stay negative
+        silently: a negative balance is an explicit uncovered loss, booked from
+        ``exchange:uncovered``."""
+        for asset, start in sorted(before.items()):
+            now = self.fund.balance(asset)
+            untracked = now - start - self._fund_posted.get(asset, ZERO)
+            if untracked != 0:
+                self.exchange.emit(
+                    InsuranceFundChanged,
+                    asset=asset,
+                    balance=now,
+                    change=untracked,
+                    reason="insurance positions and isolated shortfalls",
+                )
+            if now < 0:
+                self._post(UNCOVERED, self.fund.futures_account(), asset, -now, "uncovered loss")
+                self.exchange.emit(
+                    UncoveredLoss, account_id=self.fund.account_id, asset=asset, amount=-now
+                )
 
     # ================================================================= prices and funding
     def _index_update(self, symbol: str) -> None:
@@ -644,14 +670,30 @@ class RiskEngine:
     def _deleverage(
         self, acct: Account, pos: Position, side: Side, qty: Decimal, price: Decimal, pool_name: str
     ) -> Decimal:
-        """Close ``qty`` against the top of the opposite ADL queue at ``price``; returns what no
-        counterparty could take."""
+        """Close ``qty`` against the top of the opposite ADL queue at the bankruptcy price;
+        returns what no counterparty could take. Only positions in profit are in line
+        (score > 0). A counterparty gives up profit, never more: when the bankruptcy price lies
+        beyond its entry (the pool gapped through bankruptcy), it closes at its entry price and
+        the rest of the deficit stays with the liquidated pool (the fund covers it, or it is an
+        explicit uncovered loss)."""
         ex = self.exchange
+        inst = ex.catalogue.instrument(pos.symbol)
         for entry in self.adl_queue(pos.symbol, long=pos.qty < 0):
             if qty <= 0:
                 break
-            if entry.account_id == acct.account_id:
+            if entry.account_id == acct.account_id or entry.score <= 0:
                 continue
+            held = ex.accounts[entry.account_id].position(
+                pos.symbol, PositionSide(entry.position_side)
+            )
+            assert held is not None
+            ticks = held.entry_price / inst.tick_size
+            if side is Side.SELL:  # the counterparty (short) buys back: at most its entry
+                cap = ticks.to_integral_value(rounding=ROUND_FLOOR) * inst.tick_size
+                fill = min(price, cap)
+            else:  # the counterparty (long) sells: at least its entry
+                cap = ticks.to_integral_value(rounding=ROUND_CEILING) * inst.tick_size
+                fill = max(price, cap)
             other = ex.accounts[entry.account_id]
             take = min(qty, abs(entry.qty))
             ex.cancel_account_orders(
@@ -662,7 +704,7 @@ class RiskEngine:
                 other.account_id,
                 pos.symbol,
                 take,
-                price,
+                fill,
                 from_side=side,
                 from_position_side=pos.side,
                 to_position_side=PositionSide(entry.position_side),
@@ -674,11 +716,11 @@ class RiskEngine:
                 symbol=pos.symbol,
                 position_side=entry.position_side,
                 qty=take,
-                price=price,
+                price=fill,
                 counterparty_id=acct.account_id,
                 score=entry.score,
             )
-            self._filled(acct, pos, pool_name, take, price, price, "adl")
+            self._filled(acct, pos, pool_name, take, fill, price, "adl")
             qty -= take
         return qty
 
@@ -723,6 +765,7 @@ class RiskEngine:
         self.exchange.ledger.post(source, target, asset, amount, reason)
         if self.fund.futures_account() in (source, target):
             change = amount if target == self.fund.futures_account() else -amount
+            self._fund_posted[asset] = self._fund_posted.get(asset, ZERO) + change
             self.exchange.emit(
                 InsuranceFundChanged,
                 asset=asset,
