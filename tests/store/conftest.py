@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from store_support import Db, pg_schema
+
+from store.store_support import Db, pg_schema
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

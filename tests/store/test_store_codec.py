@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
-from store_workload import session
 
 from isocross.engine import Exchange
 from isocross.engine import commands as c
@@ -32,6 +31,7 @@ from isocross.store.codec import (
     journal_form,
     register_commands,
 )
+from store.store_workload import session
 
 
 def test_every_command_and_event_of_a_session_round_trips_through_both_paths() -> None:

@@ -30,13 +30,12 @@ import time
 from decimal import Decimal
 from typing import IO, Any
 
-from store_support import Db
-
 from isocross.engine import Exchange
 from isocross.engine import commands as c
 from isocross.engine.orders import OrderType
 from isocross.model.enums import Side
 from isocross.store.codec import encode_command
+from store.store_support import Db
 
 KILLS = int(os.environ.get("ISOCROSS_CRASH_KILLS", "20"))
 ACCOUNTS = ("a1", "a2", "a3", "mm")

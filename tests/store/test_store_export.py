@@ -11,7 +11,6 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from store_support import Db
 
 from isocross.cli import main
 from isocross.engine import commands as c
@@ -21,6 +20,7 @@ from isocross.risk import commands as rc
 from isocross.risk.engine import new_exchange
 from isocross.store import Store
 from isocross.store.export import trade_journal
+from store.store_support import Db
 
 T0 = 1_700_000_000_000
 BUY, SELL, LIMIT, MARKET = Side.BUY, Side.SELL, OrderType.LIMIT, OrderType.MARKET

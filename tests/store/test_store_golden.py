@@ -6,10 +6,10 @@ backend or number of replays. A change that alters the hash must be deliberate: 
 what every existing journal replays to. When it is (the state hash covers more, an engine rule
 changed on purpose), print the new hash and update the constant:
 
-    .venv/bin/python tests/store/test_store_golden.py           # prints the file's hash now
-    .venv/bin/python tests/store/test_store_golden.py --rewrite # regenerates the file too
+    cd tests && ../.venv/bin/python -m store.test_store_golden            # the file's hash now
+    cd tests && ../.venv/bin/python -m store.test_store_golden --rewrite  # regenerate it too
 
-``--rewrite`` rebuilds the file from ``store_workload.session`` — only needed when the command
+``--rewrite`` rebuilds the file from ``store.store_workload.session`` — only needed when the command
 set itself should change (a new command class, say); see tests/golden/README.md.
 """
 
@@ -18,10 +18,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from store_support import Db
-from store_workload import session
-
 from isocross.store.jsonl import read_jsonl, replay_jsonl, write_jsonl
+from store.store_support import Db
+from store.store_workload import session
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "journal.jsonl"
 GOLDEN_HASH = "075df690768767942dbf7b09277815f2a2ce6d84c3fed85f422b681e87497c09"

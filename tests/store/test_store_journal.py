@@ -12,8 +12,6 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select, text, update
-from store_support import Db
-from store_workload import session
 
 from isocross.engine import Exchange
 from isocross.engine import commands as c
@@ -22,6 +20,8 @@ from isocross.store import DurableExchange, Entry, StoreError
 from isocross.store import schema as t
 from isocross.store.db import MIGRATIONS, head_revision, revisions
 from isocross.store.journal import from_row
+from store.store_support import Db
+from store.store_workload import session
 
 
 def fill(durable: DurableExchange, commands: list[tuple[Any, int]]) -> list[Entry]:
