@@ -38,12 +38,6 @@ class Metrics:
             ["command", "result"],
             registry=r,
         )
-        self.command_latency = Histogram(
-            "isocross_command_seconds",
-            "From submission to durable acknowledgement",
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
         self.rejections = Counter(
             "isocross_rejections", "Refused commands and requests by code", ["code"], registry=r
         )
@@ -65,7 +59,7 @@ class Metrics:
             "isocross_websocket_messages", "Messages sent on WebSockets", ["kind"], registry=r
         )
 
-    def outcome(self, command: Any, outcome: Outcome, seconds: float | None = None) -> None:
+    def outcome(self, command: Any, outcome: Outcome) -> None:
         """Count one command's result (accepted or the refusal's code)."""
         name = type(command).__name__
         if outcome.error is None:
@@ -82,8 +76,6 @@ class Metrics:
         else:
             self.commands.labels(name, "refused").inc()
             self.rejections.labels(outcome.error.code).inc()
-        if seconds is not None:
-            self.command_latency.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -15,8 +15,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from isocross.engine import commands as c
@@ -26,7 +25,7 @@ from isocross.risk.config import RiskConfig, risk_preset
 from isocross.risk.engine import new_exchange
 from isocross.risk.funding import FundingConfig
 from isocross.risk.mark import MarkPriceConfig
-from isocross.store import DurableExchange, StoreError
+from isocross.store import DurableExchange
 from isocross.store.journal import Entry
 
 log = logging.getLogger("isocross.api")
@@ -83,10 +82,7 @@ class Venue:
     def listen(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
-    def _publish(self, command: Any, future: asyncio.Future[Entry]) -> None:
-        if future.cancelled() or future.exception() is not None:
-            return
-        entry = future.result()
+    def _publish(self, command: Any, entry: Entry) -> None:
         if entry.seq is None:
             return
         outcome = entry.outcome
@@ -100,25 +96,37 @@ class Venue:
 
     # ------------------------------------------------------------------ commands
     def _enqueue(self, command: Any) -> asyncio.Future[Entry]:
-        try:
-            future = asyncio.wrap_future(self.durable.enqueue(command))
-        except StoreError:
-            raise
-        future.add_done_callback(partial(self._publish, command))
+        """Queue ``command``; the returned future resolves on the loop once it is durable,
+        right after the listeners saw it. The store's own future is never handed out, so a
+        caller that goes away (a cancelled request) cannot cancel the journal's work."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Entry] = loop.create_future()
+        durable = self.durable.enqueue(command)
+
+        def deliver(done: Future[Entry]) -> None:
+            error = done.exception()
+            if error is None:
+                self._publish(command, done.result())
+            if waiter.cancelled():
+                return
+            if error is None:
+                waiter.set_result(done.result())
+            else:
+                waiter.set_exception(error)
+
+        durable.add_done_callback(lambda done: loop.call_soon_threadsafe(deliver, done))
         self.submitted += 1
-        return future
+        return waiter
 
     async def submit(self, command: Any) -> Outcome:
         """Apply ``command``; returns once it is durable (refusals included)."""
-        future = self._enqueue(command)
-        # Shielded: a caller that goes away must not cancel the journal's future.
-        entry = await asyncio.shield(future)
+        entry = await self._enqueue(command)
         return entry.outcome
 
     async def submit_many(self, commands: Iterable[Any]) -> list[Outcome]:
         """Queue every command at once (they share commits), then await them all."""
         futures = [self._enqueue(cmd) for cmd in commands]
-        entries = await asyncio.shield(asyncio.gather(*futures))
+        entries = await asyncio.gather(*futures)
         return [e.outcome for e in entries]
 
     async def read(self, fn: Callable[[Exchange], T]) -> T:
