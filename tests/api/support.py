@@ -33,22 +33,25 @@ def free_port() -> int:
 class Server:
     base: str
     database: str
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | None
+    suffix: str = ""
 
     def keys(self) -> KeyStore:
         return KeyStore.open(self.database)
 
     def account(self, name: str, permissions: frozenset[Permission] = ALL_PERMISSIONS) -> ApiKey:
+        """A new account ``name`` (plus this test process's suffix: a server may be shared by
+        several test workers)."""
         store = self.keys()
         try:
-            return store.create_account(name, permissions=permissions)
+            return store.create_account(name + self.suffix, permissions=permissions)
         finally:
             store.close()
 
     def add_key(self, name: str, permissions: frozenset[Permission]) -> ApiKey:
         store = self.keys()
         try:
-            return store.add_key(name, permissions)
+            return store.add_key(name + self.suffix, permissions)
         finally:
             store.close()
 
@@ -99,6 +102,98 @@ def server_process(tmp: Path, *args: str, ready_s: float = 180) -> Iterator[Serv
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie does not; reaped here when it is our child)."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+@contextmanager
+def shared_server_process(root: Path, name: str, *args: str) -> Iterator[Server]:
+    """One ``isocross serve`` process shared by every test worker that asks for ``name`` while
+    it runs (under pytest-xdist each worker would otherwise start its own): the first starts
+    it, the last one out stops it. ``root`` is a directory every worker sees."""
+    import fcntl
+    import signal
+
+    lock_path, state_path = root / f"{name}.lock", root / f"{name}.json"
+    suffix = "-" + os.environ.get("PYTEST_XDIST_WORKER", "main")
+    with open(lock_path, "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state = json.loads(state_path.read_text()) if state_path.exists() else None
+        if state is None or not _alive(state["pid"]):
+            tmp = root / name
+            tmp.mkdir(exist_ok=True)
+            port = free_port()
+            with open(tmp / "server.log", "ab") as log:
+                process = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "isocross.cli",
+                        "serve",
+                        "--database",
+                        str(tmp / "data"),
+                        "--port",
+                        str(port),
+                        "--log-format",
+                        "text",
+                        *args,
+                    ],
+                    cwd=ROOT,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            state = {
+                "base": f"http://127.0.0.1:{port}",
+                "database": str(tmp / "data"),
+                "pid": process.pid,
+                "users": 0,
+            }
+            _wait_ready(state["base"], process, tmp / "server.log")
+        state["users"] += 1
+        state_path.write_text(json.dumps(state))
+    try:
+        yield Server(state["base"], state["database"], None, suffix)
+    finally:
+        with open(lock_path, "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            state = json.loads(state_path.read_text())
+            state["users"] -= 1
+            if state["users"] > 0:
+                state_path.write_text(json.dumps(state))
+            else:
+                state_path.unlink()
+                os.kill(state["pid"], signal.SIGTERM)
+                deadline = time.monotonic() + 30
+                while _alive(state["pid"]) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+
+
+def _wait_ready(
+    base: str, process: subprocess.Popen[bytes], log: Path, ready_s: float = 180
+) -> None:
+    deadline = time.monotonic() + ready_s
+    while True:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(log.read_text(errors="replace")[-3000:])
+        time.sleep(0.1)
 
 
 def now_ms() -> int:

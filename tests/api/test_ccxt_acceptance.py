@@ -14,7 +14,7 @@ from typing import Any
 
 import ccxt
 import pytest
-from support import Binance, Native, Server, now_ms, server_process
+from support import Binance, Native, Server, now_ms, shared_server_process
 
 from isocross.api.keys import Permission
 from isocross.catalogue import load_catalogue
@@ -25,10 +25,12 @@ BTC = "BTC/USDT:USDT"
 INST = load_catalogue().instrument("BTCUSDT")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("ccxt")
-    with server_process(tmp, "--no-access-log", "--feed-interval", "3600") as srv:
+    """One real server process for this module, shared by the test workers that run it."""
+    root = tmp_path_factory.getbasetemp().parent
+    args = ("--no-access-log", "--feed-interval", "3600", "--weight-limit", "100000")
+    with shared_server_process(root, "ccxt-acceptance", *args) as srv:
         yield srv
 
 
@@ -43,14 +45,14 @@ def ccxt_client(base: str, key: Any) -> ccxt.binanceusdm:
     return exchange
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def alice(server: Server) -> Any:
     key = server.account("alice")
     Native(server.base, key).ok("POST", "/api/v1/faucet", {"asset": "USDT", "amount": "10000"})
     return key
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def bob(server: Server) -> Any:
     key = server.account("bob")
     Native(server.base, key).ok("POST", "/api/v1/faucet", {"asset": "USDT", "amount": "5000"})
@@ -262,6 +264,7 @@ def test_mode_switches_with_an_open_order_are_refused(server: Server, bob: Any) 
 
 def test_permissions_are_enforced(server: Server, bob: Any) -> None:
     reader = server.add_key("bob", frozenset({Permission.READ}))
+    assert reader.account_id == bob.account_id
     client = Binance(server.base, reader)
     assert client.signed("GET", "/fapi/v3/account").status_code == 200
     order = client.signed(
@@ -320,9 +323,10 @@ def test_unknown_symbol_and_oversized_requests(server: Server, bob: Any) -> None
 
 def test_account_isolation(server: Server) -> None:
     # Arrange: carol trades; dave, another account, looks
-    carol = Native(server.base, server.account("carol"))
+    carol_key, dave_key = server.account("carol"), server.account("dave")
+    carol = Native(server.base, carol_key)
     carol.ok("POST", "/api/v1/faucet", {"asset": "USDT", "amount": "5000"})
-    dave = Native(server.base, server.account("dave"))
+    dave = Native(server.base, dave_key)
     carol.ok(
         "POST",
         "/api/v1/orders",
@@ -340,12 +344,13 @@ def test_account_isolation(server: Server) -> None:
     peek = dave.request("GET", f"/api/v1/orders/{resting['order']['order_id']}")
 
     # Assert: each key sees its own account only
-    assert dave.ok("GET", "/api/v1/account")["account_id"] == "dave"
+    assert dave.ok("GET", "/api/v1/account")["account_id"] == dave_key.account_id
     assert len(mine) == 1 and theirs == []
     assert dave.ok("GET", "/api/v1/positions") == []
     assert dave.ok("GET", "/api/v1/orders") == []
     assert (peek.status_code, peek.json()["code"]) == (400, -2013)
-    assert all(e.get("account_id", "carol") == "carol" for e in resting["events"])
+    owner = carol_key.account_id
+    assert all(e.get("account_id", owner) == owner for e in resting["events"])
 
 
 def test_health_and_metrics(server: Server) -> None:

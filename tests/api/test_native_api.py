@@ -32,6 +32,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> ServiceConfig:
         tick_interval_s=3600,
         weight_limit=LIMIT,
         key_cache_s=0.2,
+        index_data="",
     )
 
 
@@ -54,6 +55,11 @@ def funded(config: ServiceConfig, base: str, name: str, amount: str = "10000") -
 def best(base: str, side: str) -> Decimal:
     book = httpx.get(f"{base}/api/v1/markets/BTCUSDT/book", params={"levels": 1}).json()
     return Decimal(book["asks" if side == "BUY" else "bids"][0][0])
+
+
+def below(base: str) -> str:
+    """A buy price that rests: 3 % under the best bid, on the tick."""
+    return str((best(base, "SELL") * Decimal("0.97")).quantize(Decimal("0.1")))
 
 
 @pytest.mark.parametrize("mode", ["cross", "isolated"])
@@ -150,15 +156,16 @@ def test_bulk_margin_modes_list_every_blocker(config: ServiceConfig, base: str) 
 
 def test_history_and_orders(config: ServiceConfig, base: str) -> None:
     client = Native(base, funded(config, base, "history"))
+    price = below(base)
     placed = client.ok(
         "POST",
         "/api/v1/orders",
-        {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "qty": "0.002", "price": "80000"},
+        {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "qty": "0.002", "price": price},
     )
     order_id = placed["order"]["order_id"]
     assert placed["order"]["status"] == "NEW"
     assert [o["order_id"] for o in client.ok("GET", "/api/v1/orders")] == [order_id]
-    assert client.ok("GET", f"/api/v1/orders/{order_id}")["price"] == "80000"
+    assert Decimal(client.ok("GET", f"/api/v1/orders/{order_id}")["price"]) == Decimal(price)
     client.ok("DELETE", f"/api/v1/orders/{order_id}")
     client.ok(
         "POST",
@@ -309,14 +316,20 @@ def test_bad_native_requests_are_4xx(config: ServiceConfig, base: str) -> None:
 
 def test_every_acknowledged_command_survives_a_restart(tmp_path: Path) -> None:
     config = ServiceConfig(
-        database=str(tmp_path / "data"), feed_interval_s=3600, tick_interval_s=3600
+        database=str(tmp_path / "data"), feed_interval_s=3600, tick_interval_s=3600, index_data=""
     )
     with server_thread(config) as (base, _app):
         client = Native(base, funded(config, base, "durable"))
         placed = client.ok(
             "POST",
             "/api/v1/orders",
-            {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "qty": "0.002", "price": "80000"},
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "LIMIT",
+                "qty": "0.002",
+                "price": below(base),
+            },
         )
         client.ok(
             "POST",

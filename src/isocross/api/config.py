@@ -25,7 +25,7 @@ class ServiceConfig:
     """Seconds between two risk ``Tick`` commands (funding due, every account re-checked)."""
     index_data: str | None = None
     """A directory of ``*-1m-futures.feather`` files to replay as the index; ``None``: look in
-    ``../shared/data`` and fall back to a seeded random walk."""
+    ``../shared/data``; without files (or ``""``) a seeded random walk."""
     seed: int = 7
     weight_limit: int = 2400
     """Request weight per API key (signed requests) or per client address (public ones) and

@@ -82,13 +82,14 @@ class DemoMarket:
         self.catalogue = service.venue.catalogue
         config = service.config
         data_dir = Path(config.index_data) if config.index_data else None
+        replay = config.index_data != ""
         self.sources: dict[str, str] = {}
         self.feeds: dict[str, Iterator[Decimal]] = {}
         series: dict[str, list[float] | None] = {}
         for symbol, inst in self.catalogue.instruments.items():
             base = inst.base_asset
             if base not in series:
-                series[base] = _series(base, data_dir)
+                series[base] = _series(base, data_dir) if replay else None
             closes = series[base]
             if closes:
                 self.feeds[symbol] = _replay(closes)
