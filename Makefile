@@ -29,7 +29,7 @@ lint: setup
 	$(VENV)/bin/mypy
 
 test: lint
-	$(VENV)/bin/pytest -n auto -q
+	$(VENV)/bin/pytest -n auto --dist loadfile -q
 
 bench: setup
 	$(VENV)/bin/python bench/liquidation_price.py --quick

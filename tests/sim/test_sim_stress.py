@@ -127,6 +127,6 @@ def test_cli_stress_json(
     cli.main()
     report = json.loads(capsys.readouterr().out)
     assert report["config"]["paths"] == 20 and report["config"]["horizon"] == "1d"
-    assert set(report["modes"]) == {"cross", "isolated"}
+    assert set(report["modes"]) == {"cross", "isolated", "portfolio"}
     assert report["calibration"]["symbols"]["BTCUSDT"]["sigma_per_bar"] > 0
     assert "data:image/png;base64," in page.read_text(encoding="utf-8")

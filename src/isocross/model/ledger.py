@@ -30,7 +30,7 @@ class Ledger:
 
     def __init__(self) -> None:
         self.entries: list[LedgerEntry] = []
-        self._balances: defaultdict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
+        self._balances: defaultdict[tuple[str, str], Decimal] = defaultdict(Decimal)
 
     def post(self, debit: str, credit: str, asset: str, amount: Decimal, reason: str) -> None:
         """Move ``amount`` (may be negative: the reverse direction) from ``debit`` to ``credit``."""

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from isocross.margin.portfolio import PortfolioLeg, portfolio_params, requirement
 from isocross.model.instrument import Instrument
 from isocross.model.money import ZERO
 
@@ -63,7 +64,26 @@ CROSS = MarginRule(
 )
 ISOLATED = MarginRule("isolated", pooled=False, description="each position has its own wallet")
 
-_RULES: dict[str, MarginRule] = {CROSS.name: CROSS, ISOLATED.name: ISOLATED}
+
+def portfolio_requirement(legs: Sequence[RuleLeg]) -> Decimal:
+    """The portfolio-margin requirement of the pool (:mod:`isocross.margin.portfolio`)."""
+    book = [PortfolioLeg(leg.instrument, leg.qty, leg.entry, leg.mark) for leg in legs if leg.qty]
+    return requirement(book, portfolio_params()).maintenance
+
+
+PORTFOLIO = MarginRule(
+    "portfolio",
+    pooled=True,
+    requirement=portfolio_requirement,
+    tiered=False,
+    description="one pool; the requirement is the worst loss over correlated scenarios",
+)
+
+_RULES: dict[str, MarginRule] = {
+    CROSS.name: CROSS,
+    ISOLATED.name: ISOLATED,
+    PORTFOLIO.name: PORTFOLIO,
+}
 
 
 def register(rule: MarginRule) -> None:
